@@ -1,0 +1,158 @@
+# Shared paths and input functions. Rules only name functions defined here: no lambdas in rules.
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+sys.path.insert(0, f"{workflow.basedir}/src")
+from mrixai.templates import TISSUES, TemplateFiles  # noqa: E402
+
+CONTRAST = config["contrast"]
+RES = float(config["resolution_mm"])
+REPRO = bool(config.get("reproducible", True))
+ARMS = list(config["registration"])
+PKG = f"{workflow.basedir}/src/mrixai"
+
+TEMPLATE = TemplateFiles(Path("results/template"), RES)
+SYNTH_BIDS = "results/synthetic/bids"
+TRUTH = f"{SYNTH_BIDS}/derivatives/truth"
+EFFECT_MASK = f"{TRUTH}/space-template_desc-effect_mask.nii.gz"
+PRE = "results/preproc/sub-{subject}/anat/sub-{subject}"
+QC = "results/qc/sub-{subject}/sub-{subject}"
+LOGS = "results/logs"
+BENCH = "results/benchmarks"
+
+# Each skull-stripping backend has its own conda env.
+SKULLSTRIP_ENV = {
+    "deepbet": "../envs/deepbet.yaml",
+    "robex": "../envs/robex.yaml",
+    "fsl_bet": "../envs/fsl.yaml",
+}[config["skullstrip"]["method"]]
+
+# ANTs is single-threaded in reproducible mode, so its rules ask for one core then.
+ANTS_THREADS = 1 if REPRO else 2
+# Memory and runtime scale with the number of voxels, i.e. with (2 mm / resolution)^3.
+VOXEL_SCALE = (2.0 / RES) ** 3
+
+
+wildcard_constraints:
+    subject=r"[A-Za-z0-9]+(_ses-[A-Za-z0-9]+)?",
+    arm="none|linear|syn",
+    tissue="GM|WM|CSF",
+
+
+def mem_mb(base):
+    """Memory request (MB) for a job that needs ``base`` MB at 2 mm."""
+    return int(base * max(1.0, VOXEL_SCALE))
+
+
+def runtime_min(base):
+    """Runtime request (minutes) for a job that takes ``base`` minutes at 2 mm."""
+    return int(max(1, round(base * max(1.0, VOXEL_SCALE))))
+
+
+def pkg(*modules):
+    """Package modules a script uses, listed as inputs so that editing them reruns the rule."""
+    return [f"{PKG}/{m}" for m in modules]
+
+
+def _synthetic_units():
+    n = int(config.get("synthetic", {}).get("n_subjects", 40))
+    units = [f"{i:03d}" for i in range(1, n + 1)]
+    wanted = config.get("participant_label") or []
+    if wanted:
+        unknown = sorted(set(wanted) - set(units))
+        if unknown:
+            raise ValueError(f"participant_label names subjects the synthetic cohort does not have: {unknown}")
+        units = [u for u in units if u in wanted]
+    return units
+
+
+def _bids_index():
+    from mrixai.bids import index_bids
+
+    if not config.get("bids_dir"):
+        raise ValueError("dataset is 'bids' but bids_dir is not set in the config")
+    return index_bids(config["bids_dir"], CONTRAST, config.get("participant_label") or [])
+
+
+if config["dataset"] == "synthetic":
+    BIDS_DIR = SYNTH_BIDS
+    UNITS = _synthetic_units()
+    RAW = {u: f"{SYNTH_BIDS}/sub-{u}/anat/sub-{u}_{CONTRAST}.nii.gz" for u in UNITS}
+else:
+    BIDS_DIR = config["bids_dir"]
+    BIDS_INDEX = _bids_index()
+    UNITS = sorted(BIDS_INDEX.images)
+    RAW = {u: str(rec.path) for u, rec in BIDS_INDEX.images.items()}
+
+
+def raw_image(wildcards):
+    """The raw image of one unit (subject, or subject_ses-X)."""
+    return RAW[wildcards.subject]
+
+
+def all_raw_images(wildcards):
+    """Every raw image the validation checks, plus participants.tsv."""
+    return [*RAW.values(), f"{BIDS_DIR}/participants.tsv"]
+
+
+def accepted_units():
+    """Units that passed validation (read after the validate_inputs checkpoint has run)."""
+    table = checkpoints.validate_inputs.get().output.accepted
+    return pd.read_csv(table, sep="\t", dtype=str)["unit"].tolist()
+
+
+def probsegs(prefix):
+    """Tissue probability map paths for a path prefix, keyed by tissue."""
+    return {t: f"{prefix}_label-{t}_probseg.nii.gz" for t in TISSUES}
+
+
+def arm_transforms(wildcards):
+    """Transform files that map the template into one subject for one arm."""
+    base = f"results/preproc/sub-{wildcards.subject}/anat/sub-{wildcards.subject}"
+    xfm = f"{base}_from-{CONTRAST}_to-template_mode-image"
+    if wildcards.arm == "none":
+        return {"centre": f"{xfm}_reg-none_xfm.mat"}
+    if wildcards.arm == "linear":
+        return {"affine": f"{xfm}_reg-linear_xfm.mat"}
+    return {"affine": f"{xfm}_reg-linear_xfm.mat", "warp": f"{xfm}_reg-syn_xfm.nii.gz"}
+
+
+def subject_outputs(unit):
+    """Every preprocessing and QC file of one unit."""
+    pre = PRE.format(subject=unit)
+    qc = QC.format(subject=unit)
+    out = [
+        f"{pre}_desc-n4_{CONTRAST}.nii.gz",
+        f"{pre}_desc-brain_mask.nii.gz",
+        f"{pre}_dseg.nii.gz",
+        *probsegs(pre).values(),
+        f"{qc}_desc-skullstrip_qc.png",
+        f"{qc}_desc-tissue_qc.png",
+    ]
+    for arm in ARMS:
+        tpl = f"{pre}_space-template_reg-{arm}"
+        out += [f"{tpl}_desc-brain_{CONTRAST}.nii.gz", f"{tpl}_dseg.nii.gz", f"{qc}_reg-{arm}_desc-registration_qc.png"]
+    return out
+
+
+def qc_metrics(wildcards):
+    """Per-subject QC metric files of all accepted units."""
+    return [f"{QC.format(subject=u)}_qc.json" for u in accepted_units()]
+
+
+def get_preprocess_output(wildcards):
+    """Targets of the preprocess stage: every unit's outputs and the group QC table."""
+    out = ["results/qc/group_qc.tsv", "results/qc/group_qc.png"]
+    for unit in accepted_units():
+        out += subject_outputs(unit)
+    return out
+
+
+def get_final_output(wildcards):
+    """Targets of `rule all`: everything the implemented stages produce."""
+    out = get_preprocess_output(wildcards)
+    if config["dataset"] == "synthetic":
+        out.append(EFFECT_MASK)
+    return out

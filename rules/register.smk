@@ -1,0 +1,120 @@
+# Registration to the template grid: transforms per arm, then every native map warped per arm.
+XFM = f"{PRE}_from-{CONTRAST}_to-template_mode-image"
+
+
+rule register_affine:
+    input:
+        brain=f"{PRE}_desc-brain_{CONTRAST}.nii.gz",
+        template=TEMPLATE.all(),
+        code=pkg("preproc/register.py", "preproc/antsio.py", "templates.py", "io.py"),
+    output:
+        f"{XFM}_reg-linear_xfm.mat",
+    params:
+        resolution_mm=RES,
+        template_dir=str(TEMPLATE.directory),
+        iterations=config["registration_params"]["affine_iterations"],
+        reproducible=REPRO,
+        seed=config["seed"],
+    log:
+        f"{LOGS}/register_affine/sub-{{subject}}.log",
+    benchmark:
+        f"{BENCH}/register_affine/sub-{{subject}}.tsv"
+    threads: ANTS_THREADS
+    resources:
+        mem_mb=mem_mb(1500),
+        runtime=runtime_min(5),
+    conda:
+        "../envs/imaging.yaml"
+    script:
+        "../scripts/register_affine.py"
+
+
+rule register_syn:
+    input:
+        brain=f"{PRE}_desc-brain_{CONTRAST}.nii.gz",
+        affine=f"{XFM}_reg-linear_xfm.mat",
+        template=TEMPLATE.all(),
+        code=pkg("preproc/register.py", "preproc/antsio.py", "templates.py", "io.py"),
+    output:
+        warp=f"{XFM}_reg-syn_xfm.nii.gz",
+        inverse=f"{PRE}_from-template_to-{CONTRAST}_mode-image_reg-syn_xfm.nii.gz",
+    params:
+        resolution_mm=RES,
+        template_dir=str(TEMPLATE.directory),
+        iterations=config["registration_params"]["syn_iterations"],
+        gradient_step=config["registration_params"]["syn_gradient_step"],
+        reproducible=REPRO,
+        seed=config["seed"],
+    log:
+        f"{LOGS}/register_syn/sub-{{subject}}.log",
+    benchmark:
+        f"{BENCH}/register_syn/sub-{{subject}}.tsv"
+    threads: ANTS_THREADS
+    resources:
+        mem_mb=mem_mb(2500),
+        runtime=runtime_min(10),
+    conda:
+        "../envs/imaging.yaml"
+    script:
+        "../scripts/register_syn.py"
+
+
+rule centre_on_template:
+    input:
+        image=f"{PRE}_desc-n4_{CONTRAST}.nii.gz",
+        template=TEMPLATE.all(),
+        code=pkg("preproc/register.py", "templates.py", "io.py"),
+    output:
+        f"{XFM}_reg-none_xfm.mat",
+    params:
+        resolution_mm=RES,
+        template_dir=str(TEMPLATE.directory),
+    log:
+        f"{LOGS}/centre_on_template/sub-{{subject}}.log",
+    benchmark:
+        f"{BENCH}/centre_on_template/sub-{{subject}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=2,
+    conda:
+        "../envs/imaging.yaml"
+    script:
+        "../scripts/centre_on_template.py"
+
+
+rule warp_to_template:
+    input:
+        unpack(arm_transforms),
+        brain=f"{PRE}_desc-brain_{CONTRAST}.nii.gz",
+        mask=f"{PRE}_desc-brain_mask.nii.gz",
+        dseg=f"{PRE}_dseg.nii.gz",
+        gm=f"{PRE}_label-GM_probseg.nii.gz",
+        wm=f"{PRE}_label-WM_probseg.nii.gz",
+        csf=f"{PRE}_label-CSF_probseg.nii.gz",
+        template=TEMPLATE.all(),
+        code=pkg("preproc/register.py", "preproc/antsio.py", "templates.py", "io.py"),
+    output:
+        brain=f"{PRE}_space-template_reg-{{arm}}_desc-brain_{CONTRAST}.nii.gz",
+        mask=f"{PRE}_space-template_reg-{{arm}}_desc-brain_mask.nii.gz",
+        dseg=f"{PRE}_space-template_reg-{{arm}}_dseg.nii.gz",
+        gm=f"{PRE}_space-template_reg-{{arm}}_label-GM_probseg.nii.gz",
+        wm=f"{PRE}_space-template_reg-{{arm}}_label-WM_probseg.nii.gz",
+        csf=f"{PRE}_space-template_reg-{{arm}}_label-CSF_probseg.nii.gz",
+    params:
+        resolution_mm=RES,
+        template_dir=str(TEMPLATE.directory),
+        reproducible=REPRO,
+        seed=config["seed"],
+    log:
+        f"{LOGS}/warp_to_template/sub-{{subject}}_reg-{{arm}}.log",
+    benchmark:
+        f"{BENCH}/warp_to_template/sub-{{subject}}_reg-{{arm}}.tsv"
+    threads: ANTS_THREADS
+    resources:
+        mem_mb=mem_mb(2000),
+        runtime=runtime_min(5),
+    conda:
+        "../envs/imaging.yaml"
+    script:
+        "../scripts/warp_to_template.py"

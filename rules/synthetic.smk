@@ -1,0 +1,102 @@
+# The embedded cohort: a BIDS dataset generated offline from templates shipped in pip packages.
+
+
+rule make_participants:
+    input:
+        code=pkg("synthetic.py", "io.py"),
+    output:
+        tsv=f"{SYNTH_BIDS}/participants.tsv",
+        description=f"{SYNTH_BIDS}/dataset_description.json",
+    params:
+        n_subjects=config["synthetic"]["n_subjects"],
+        seed=config["seed"],
+    log:
+        f"{LOGS}/make_participants.log",
+    benchmark:
+        f"{BENCH}/make_participants.tsv"
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=2,
+    conda:
+        "../envs/imaging.yaml"
+    script:
+        "../scripts/make_participants.py"
+
+
+rule build_head_model:
+    input:
+        template=TEMPLATE.all(),
+        code=pkg("synthetic.py", "templates.py", "io.py"),
+    output:
+        directory("results/synthetic/headmodel"),
+    params:
+        resolution_mm=RES,
+        seed=config["seed"],
+        template_dir=str(TEMPLATE.directory),
+    log:
+        f"{LOGS}/build_head_model.log",
+    benchmark:
+        f"{BENCH}/build_head_model.tsv"
+    threads: 1
+    resources:
+        mem_mb=mem_mb(3000),
+        runtime=runtime_min(10),
+    conda:
+        "../envs/imaging.yaml"
+    script:
+        "../scripts/build_head_model.py"
+
+
+rule generate_subject:
+    input:
+        participants=f"{SYNTH_BIDS}/participants.tsv",
+        headmodel="results/synthetic/headmodel",
+        template=TEMPLATE.all(),
+        code=pkg("synthetic.py", "templates.py", "io.py"),
+    output:
+        t1w=f"{SYNTH_BIDS}/sub-{{subject}}/anat/sub-{{subject}}_T1w.nii.gz",
+        t2w=f"{SYNTH_BIDS}/sub-{{subject}}/anat/sub-{{subject}}_T2w.nii.gz",
+        dseg=f"{TRUTH}/sub-{{subject}}/anat/sub-{{subject}}_dseg.nii.gz",
+        mask=f"{TRUTH}/sub-{{subject}}/anat/sub-{{subject}}_desc-brain_mask.nii.gz",
+    params:
+        resolution_mm=RES,
+        seed=config["seed"],
+        synthetic=config["synthetic"],
+        template_dir=str(TEMPLATE.directory),
+    log:
+        f"{LOGS}/generate_subject/sub-{{subject}}.log",
+    benchmark:
+        f"{BENCH}/generate_subject/sub-{{subject}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=mem_mb(1500),
+        runtime=runtime_min(2),
+    conda:
+        "../envs/imaging.yaml"
+    script:
+        "../scripts/generate_subject.py"
+
+
+rule write_effect_mask:
+    input:
+        template=TEMPLATE.all(),
+        code=pkg("synthetic.py", "templates.py", "io.py"),
+    output:
+        EFFECT_MASK,
+    params:
+        resolution_mm=RES,
+        synthetic=config["synthetic"],
+        template_dir=str(TEMPLATE.directory),
+    log:
+        f"{LOGS}/write_effect_mask.log",
+    benchmark:
+        f"{BENCH}/write_effect_mask.tsv"
+    threads: 1
+    resources:
+        mem_mb=mem_mb(1000),
+        runtime=2,
+    conda:
+        "../envs/imaging.yaml"
+    script:
+        "../scripts/write_effect_mask.py"

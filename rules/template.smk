@@ -1,0 +1,25 @@
+rule prepare_template:
+    input:
+        code=pkg("templates.py", "io.py"),
+    output:
+        t1w=TEMPLATE.t1w,
+        mask=TEMPLATE.mask,
+        gm=TEMPLATE.probseg("GM"),
+        wm=TEMPLATE.probseg("WM"),
+        csf=TEMPLATE.probseg("CSF"),
+        atlas=TEMPLATE.atlas,
+        labels=TEMPLATE.atlas_labels,
+    params:
+        resolution_mm=RES,
+    log:
+        f"{LOGS}/prepare_template.log",
+    benchmark:
+        f"{BENCH}/prepare_template.tsv"
+    threads: 1
+    resources:
+        mem_mb=mem_mb(2000),
+        runtime=runtime_min(5),
+    conda:
+        "../envs/imaging.yaml"
+    script:
+        "../scripts/prepare_template.py"

@@ -1,0 +1,13 @@
+"""Build the whole-head model (ROBEX head + template tissues) the synthetic subjects are drawn from."""
+
+import os
+
+os.environ["ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS"] = "1"
+
+from mrixai import synthetic  # noqa: E402
+from mrixai.workflow import setup_logging  # noqa: E402
+
+setup_logging(snakemake.log[0])
+synthetic.build_head_model(
+    snakemake.params.template_dir, snakemake.params.resolution_mm, snakemake.output[0], snakemake.params.seed
+)

@@ -1,0 +1,1 @@
+"""Per-subject preprocessing: reorientation, N4, skull stripping, tissue segmentation, registration."""
