@@ -63,7 +63,7 @@ rule centre_on_template:
     input:
         image=f"{PRE}_desc-n4_{CONTRAST}.nii.gz",
         template=TEMPLATE.all(),
-        code=pkg("preproc/register.py", "templates.py", "io.py"),
+        code=pkg("preproc/register.py", "preproc/antsio.py", "templates.py", "io.py"),
     output:
         f"{XFM}_reg-none_xfm.mat",
     params:
