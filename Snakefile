@@ -21,7 +21,6 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
 include: "rules/common.smk"
 include: "rules/template.smk"
 include: "rules/synthetic.smk"
-include: "rules/validate.smk"
 include: "rules/preprocess.smk"
 include: "rules/register.smk"
 include: "rules/qc.smk"

@@ -5,6 +5,7 @@ from pathlib import Path
 import pandas as pd
 
 sys.path.insert(0, f"{workflow.basedir}/src")
+from mrixai.bids import UNIT_ID_PATTERN  # noqa: E402
 from mrixai.templates import TISSUES, TemplateFiles  # noqa: E402
 
 CONTRAST = config["contrast"]
@@ -36,7 +37,7 @@ VOXEL_SCALE = (2.0 / RES) ** 3
 
 
 wildcard_constraints:
-    subject=r"[A-Za-z0-9]+(_ses-[A-Za-z0-9]+)?",
+    subject=UNIT_ID_PATTERN,
     arm="none|linear|syn",
     tissue="GM|WM|CSF",
 
@@ -76,15 +77,36 @@ def _bids_index():
     return index_bids(config["bids_dir"], CONTRAST, config.get("participant_label") or [])
 
 
+def _validated_units(index):
+    """Check every raw image now, before any job runs; returns the units that passed.
+
+    Results are cached by file size and modification time, so only new or changed files are
+    read again. With validation.on_error=fail a bad file stops the run here, naming it.
+    """
+    from mrixai.validate import validate_dataset
+
+    table = validate_dataset(
+        index,
+        RES,
+        config["validation"]["max_voxel_ratio"],
+        config["validation"]["on_error"],
+        "results/validation/report.tsv",
+        "results/validation/accepted.tsv",
+        cache_tsv="results/validation/.cache.tsv",
+    )
+    return sorted(table.loc[table["status"] == "ok", "unit"].astype(str))
+
+
 if config["dataset"] == "synthetic":
+    # The pipeline generates these files itself; correct_bias still checks each one as it loads it.
     BIDS_DIR = SYNTH_BIDS
     UNITS = _synthetic_units()
     RAW = {u: f"{SYNTH_BIDS}/sub-{u}/anat/sub-{u}_{CONTRAST}.nii.gz" for u in UNITS}
 else:
     BIDS_DIR = config["bids_dir"]
     BIDS_INDEX = _bids_index()
-    UNITS = sorted(BIDS_INDEX.images)
-    RAW = {u: str(rec.path) for u, rec in BIDS_INDEX.images.items()}
+    UNITS = _validated_units(BIDS_INDEX)
+    RAW = {u: str(BIDS_INDEX.images[u].path) for u in UNITS}
 
 
 def raw_image(wildcards):
@@ -92,15 +114,9 @@ def raw_image(wildcards):
     return RAW[wildcards.subject]
 
 
-def all_raw_images(wildcards):
-    """Every raw image the validation checks, plus participants.tsv."""
-    return [*RAW.values(), f"{BIDS_DIR}/participants.tsv"]
-
-
 def accepted_units():
-    """Units that passed validation (read after the validate_inputs checkpoint has run)."""
-    table = checkpoints.validate_inputs.get().output.accepted
-    return pd.read_csv(table, sep="\t", dtype=str)["unit"].tolist()
+    """Units to process: every synthetic subject, or the BIDS units that passed validation."""
+    return UNITS
 
 
 def probsegs(prefix):
