@@ -4,7 +4,7 @@
 rule correct_bias:
     input:
         image=raw_image,
-        code=pkg("preproc/bias.py", "preproc/antsio.py", "validate.py", "io.py"),
+        code=pkg("preproc/bias.py", "preproc/antsio.py", "validate.py", "bids.py", "io.py"),
     output:
         f"{PRE}_desc-n4_{CONTRAST}.nii.gz",
     params:

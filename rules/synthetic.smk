@@ -3,7 +3,7 @@
 
 rule make_participants:
     input:
-        code=pkg("synthetic.py", "io.py"),
+        code=pkg("synthetic.py", "templates.py", "io.py"),
     output:
         tsv=f"{SYNTH_BIDS}/participants.tsv",
         description=f"{SYNTH_BIDS}/dataset_description.json",

@@ -177,6 +177,23 @@ def module_imports(path: Path) -> tuple[set[str], set[str], set[str]]:
     return third, own, data
 
 
+@functools.cache
+def _top_level_names(init: Path) -> frozenset[str]:
+    """Names a package's __init__ defines at top level (so ``from pkg import name`` is fine)."""
+    if not init.is_file():
+        return frozenset()
+    names = set()
+    for node in ast.parse(init.read_text()).body:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names |= {t.id for t in targets if isinstance(t, ast.Name)}
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names |= {(a.asname or a.name).split(".")[0] for a in node.names}
+    return frozenset(names)
+
+
 def script_requirements(script: Path, src: Path) -> tuple[set[str], set[Path], set[str]]:
     """Third-party modules a script needs (following the project's package), files read, and
     project modules it imports that do not exist."""
@@ -201,7 +218,7 @@ def script_requirements(script: Path, src: Path) -> tuple[set[str], set[Path], s
                         break
                 else:
                     continue
-                if k == 1 and len(parts) > 1:
+                if k == 1 and len(parts) > 1 and parts[1] not in _top_level_names(src / parts[0] / "__init__.py"):
                     missing.add(name)
                 break
             # parent packages' __init__ run on import too

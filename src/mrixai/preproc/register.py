@@ -37,7 +37,7 @@ def register_affine(
     brain_path: str | Path,
     template: TemplateFiles,
     out_xfm: str | Path,
-    iterations: Sequence[int] = (1000, 500, 250),
+    iterations: Sequence[int] = (1000, 500, 0),
 ) -> Path:
     """Affine registration of the skull-stripped image to the template; writes the ANTs .mat."""
     import ants

@@ -40,9 +40,9 @@ def segment_tissue(
     template: TemplateFiles,
     inverse_transforms: list[str],
     invert_flags: list[bool],
-    prior_weight: float = 0.2,
+    prior_weight: float = 0.3,
     mrf: float = 0.1,
-    iterations: int = 10,
+    iterations: int = 3,
 ) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
     """Atropos with prior-probability initialisation; returns (label map, probabilities, affine).
 
