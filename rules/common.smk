@@ -1,10 +1,17 @@
 # Shared paths and input functions. Rules only name functions defined here: no lambdas in rules.
+import os
 import sys
 from pathlib import Path
 
 import pandas as pd
 
 sys.path.insert(0, f"{workflow.basedir}/src")
+# Scripts import the project's package; jobs (conda envs included) find it through PYTHONPATH.
+os.environ.update(
+    PYTHONPATH=os.pathsep.join(
+        p for p in (f"{workflow.basedir}/src", os.getenv("PYTHONPATH", "")) if p
+    )
+)
 from mrixai.bids import UNIT_ID_PATTERN  # noqa: E402
 from mrixai.templates import TISSUES, TemplateFiles  # noqa: E402
 
@@ -36,12 +43,6 @@ ANTS_THREADS = 1 if REPRO else 2
 VOXEL_SCALE = (2.0 / RES) ** 3
 
 
-wildcard_constraints:
-    subject=UNIT_ID_PATTERN,
-    arm="none|linear|syn",
-    tissue="GM|WM|CSF",
-
-
 def mem_mb(base):
     """Memory request (MB) for a job that needs ``base`` MB at 2 mm."""
     return int(base * max(1.0, VOXEL_SCALE))
@@ -64,7 +65,9 @@ def _synthetic_units():
     if wanted:
         unknown = sorted(set(wanted) - set(units))
         if unknown:
-            raise ValueError(f"participant_label names subjects the synthetic cohort does not have: {unknown}")
+            raise ValueError(
+                f"participant_label names subjects the synthetic cohort does not have: {unknown}"
+            )
         units = [u for u in units if u in wanted]
     return units
 
@@ -74,7 +77,9 @@ def _bids_index():
 
     if not config.get("bids_dir"):
         raise ValueError("dataset is 'bids' but bids_dir is not set in the config")
-    return index_bids(config["bids_dir"], CONTRAST, config.get("participant_label") or [])
+    return index_bids(
+        config["bids_dir"], CONTRAST, config.get("participant_label") or []
+    )
 
 
 def _validated_units(index):
@@ -149,7 +154,11 @@ def subject_outputs(unit):
     ]
     for arm in ARMS:
         tpl = f"{pre}_space-template_reg-{arm}"
-        out += [f"{tpl}_desc-brain_{CONTRAST}.nii.gz", f"{tpl}_dseg.nii.gz", f"{qc}_reg-{arm}_desc-registration_qc.png"]
+        out += [
+            f"{tpl}_desc-brain_{CONTRAST}.nii.gz",
+            f"{tpl}_dseg.nii.gz",
+            f"{qc}_reg-{arm}_desc-registration_qc.png",
+        ]
     return out
 
 
@@ -167,7 +176,7 @@ def get_preprocess_output(wildcards):
 
 
 def get_final_output(wildcards):
-    """Targets of `rule all`: everything the implemented stages produce."""
+    """Targets of the default target: everything the implemented stages produce."""
     out = get_preprocess_output(wildcards)
     if config["dataset"] == "synthetic":
         out.append(EFFECT_MASK)

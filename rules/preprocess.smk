@@ -4,9 +4,21 @@
 rule correct_bias:
     input:
         image=raw_image,
-        code=pkg("preproc/bias.py", "preproc/antsio.py", "validate.py", "bids.py", "io.py"),
+        code=pkg(
+            "preproc/bias.py", "preproc/antsio.py", "validate.py", "bids.py", "io.py"
+        ),
     output:
         f"{PRE}_desc-n4_{CONTRAST}.nii.gz",
+    log:
+        f"{LOGS}/correct_bias/sub-{{subject}}.log",
+    benchmark:
+        f"{BENCH}/correct_bias/sub-{{subject}}.tsv"
+    conda:
+        "../envs/imaging.yaml"
+    threads: ANTS_THREADS
+    resources:
+        mem_mb=mem_mb(1500),
+        runtime=runtime_min(5),
     params:
         resolution_mm=RES,
         max_voxel_ratio=config["validation"]["max_voxel_ratio"],
@@ -15,16 +27,6 @@ rule correct_bias:
         spline_distance_mm=config["bias_correction"]["spline_distance_mm"],
         reproducible=REPRO,
         seed=config["seed"],
-    log:
-        f"{LOGS}/correct_bias/sub-{{subject}}.log",
-    benchmark:
-        f"{BENCH}/correct_bias/sub-{{subject}}.tsv"
-    threads: ANTS_THREADS
-    resources:
-        mem_mb=mem_mb(1500),
-        runtime=runtime_min(5),
-    conda:
-        "../envs/imaging.yaml"
     script:
         "../scripts/correct_bias.py"
 
@@ -36,21 +38,21 @@ rule strip_skull:
     output:
         mask=f"{PRE}_desc-brain_mask.nii.gz",
         brain=f"{PRE}_desc-brain_{CONTRAST}.nii.gz",
+    log:
+        f"{LOGS}/strip_skull/sub-{{subject}}.log",
+    benchmark:
+        f"{BENCH}/strip_skull/sub-{{subject}}.tsv"
+    conda:
+        SKULLSTRIP_ENV
+    threads: 1 if REPRO else 2
+    resources:
+        mem_mb=mem_mb(3000),
+        runtime=runtime_min(5),
     params:
         method=config["skullstrip"]["method"],
         threshold=config["skullstrip"]["threshold"],
         n_dilate=config["skullstrip"]["n_dilate"],
         seed=config["seed"],
-    log:
-        f"{LOGS}/strip_skull/sub-{{subject}}.log",
-    benchmark:
-        f"{BENCH}/strip_skull/sub-{{subject}}.tsv"
-    threads: 1 if REPRO else 2
-    resources:
-        mem_mb=mem_mb(3000),
-        runtime=runtime_min(5),
-    conda:
-        SKULLSTRIP_ENV
     script:
         "../scripts/strip_skull.py"
 
@@ -67,23 +69,22 @@ rule segment_tissue:
         gm=f"{PRE}_label-GM_probseg.nii.gz",
         wm=f"{PRE}_label-WM_probseg.nii.gz",
         csf=f"{PRE}_label-CSF_probseg.nii.gz",
+    log:
+        f"{LOGS}/segment_tissue/sub-{{subject}}.log",
+    benchmark:
+        f"{BENCH}/segment_tissue/sub-{{subject}}.tsv"
+    conda:
+        "../envs/imaging.yaml"
+    threads: ANTS_THREADS
+    resources:
+        mem_mb=mem_mb(2000),
+        runtime=runtime_min(5),
     params:
         resolution_mm=RES,
-        template_dir=str(TEMPLATE.directory),
         prior_weight=config["segmentation"]["prior_weight"],
         mrf=config["segmentation"]["mrf"],
         iterations=config["segmentation"]["iterations"],
         reproducible=REPRO,
         seed=config["seed"],
-    log:
-        f"{LOGS}/segment_tissue/sub-{{subject}}.log",
-    benchmark:
-        f"{BENCH}/segment_tissue/sub-{{subject}}.tsv"
-    threads: ANTS_THREADS
-    resources:
-        mem_mb=mem_mb(2000),
-        runtime=runtime_min(5),
-    conda:
-        "../envs/imaging.yaml"
     script:
         "../scripts/segment_tissue.py"

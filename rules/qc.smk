@@ -12,12 +12,12 @@ rule plot_skullstrip_qc:
         f"{LOGS}/plot_skullstrip_qc/sub-{{subject}}.log",
     benchmark:
         f"{BENCH}/plot_skullstrip_qc/sub-{{subject}}.tsv"
+    conda:
+        "../envs/qc.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=2,
-    conda:
-        "../envs/qc.yaml"
     script:
         "../scripts/plot_skullstrip_qc.py"
 
@@ -33,12 +33,12 @@ rule plot_tissue_qc:
         f"{LOGS}/plot_tissue_qc/sub-{{subject}}.log",
     benchmark:
         f"{BENCH}/plot_tissue_qc/sub-{{subject}}.tsv"
+    conda:
+        "../envs/qc.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=2,
-    conda:
-        "../envs/qc.yaml"
     script:
         "../scripts/plot_tissue_qc.py"
 
@@ -54,12 +54,12 @@ rule plot_registration_qc:
         f"{LOGS}/plot_registration_qc/sub-{{subject}}_reg-{{arm}}.log",
     benchmark:
         f"{BENCH}/plot_registration_qc/sub-{{subject}}_reg-{{arm}}.tsv"
+    conda:
+        "../envs/qc.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=2,
-    conda:
-        "../envs/qc.yaml"
     script:
         "../scripts/plot_registration_qc.py"
 
@@ -70,25 +70,31 @@ rule measure_qc:
         dseg=f"{PRE}_dseg.nii.gz",
         template_mask=TEMPLATE.mask,
         template=TEMPLATE.t1w,
-        warped_masks=expand(f"{PRE}_space-template_reg-{{arm}}_desc-brain_mask.nii.gz", arm=ARMS, allow_missing=True),
+        warped_masks=expand(
+            f"{PRE}_space-template_reg-{{arm}}_desc-brain_mask.nii.gz",
+            arm=ARMS,
+            allow_missing=True,
+        ),
         warped_images=expand(
-            f"{PRE}_space-template_reg-{{arm}}_desc-brain_{CONTRAST}.nii.gz", arm=ARMS, allow_missing=True
+            f"{PRE}_space-template_reg-{{arm}}_desc-brain_{CONTRAST}.nii.gz",
+            arm=ARMS,
+            allow_missing=True,
         ),
         code=pkg("qc.py", "io.py"),
     output:
         f"{QC}_qc.json",
-    params:
-        arms=ARMS,
     log:
         f"{LOGS}/measure_qc/sub-{{subject}}.log",
     benchmark:
         f"{BENCH}/measure_qc/sub-{{subject}}.tsv"
+    conda:
+        "../envs/qc.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=2,
-    conda:
-        "../envs/qc.yaml"
+    params:
+        arms=ARMS,
     script:
         "../scripts/measure_qc.py"
 
@@ -100,17 +106,17 @@ rule summarize_qc:
     output:
         tsv="results/qc/group_qc.tsv",
         png="results/qc/group_qc.png",
-    params:
-        outlier_z=config["qc"]["outlier_z"],
     log:
         f"{LOGS}/summarize_qc.log",
     benchmark:
         f"{BENCH}/summarize_qc.tsv"
+    conda:
+        "../envs/qc.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=5,
-    conda:
-        "../envs/qc.yaml"
+    params:
+        outlier_z=config["qc"]["outlier_z"],
     script:
         "../scripts/summarize_qc.py"

@@ -9,22 +9,21 @@ rule register_affine:
         code=pkg("preproc/register.py", "preproc/antsio.py", "templates.py", "io.py"),
     output:
         f"{XFM}_reg-linear_xfm.mat",
-    params:
-        resolution_mm=RES,
-        template_dir=str(TEMPLATE.directory),
-        iterations=config["registration_params"]["affine_iterations"],
-        reproducible=REPRO,
-        seed=config["seed"],
     log:
         f"{LOGS}/register_affine/sub-{{subject}}.log",
     benchmark:
         f"{BENCH}/register_affine/sub-{{subject}}.tsv"
+    conda:
+        "../envs/imaging.yaml"
     threads: ANTS_THREADS
     resources:
         mem_mb=mem_mb(1500),
         runtime=runtime_min(5),
-    conda:
-        "../envs/imaging.yaml"
+    params:
+        resolution_mm=RES,
+        iterations=config["registration_params"]["affine_iterations"],
+        reproducible=REPRO,
+        seed=config["seed"],
     script:
         "../scripts/register_affine.py"
 
@@ -38,23 +37,22 @@ rule register_syn:
     output:
         warp=f"{XFM}_reg-syn_xfm.nii.gz",
         inverse=f"{PRE}_from-template_to-{CONTRAST}_mode-image_reg-syn_xfm.nii.gz",
-    params:
-        resolution_mm=RES,
-        template_dir=str(TEMPLATE.directory),
-        iterations=config["registration_params"]["syn_iterations"],
-        gradient_step=config["registration_params"]["syn_gradient_step"],
-        reproducible=REPRO,
-        seed=config["seed"],
     log:
         f"{LOGS}/register_syn/sub-{{subject}}.log",
     benchmark:
         f"{BENCH}/register_syn/sub-{{subject}}.tsv"
+    conda:
+        "../envs/imaging.yaml"
     threads: ANTS_THREADS
     resources:
         mem_mb=mem_mb(2500),
         runtime=runtime_min(10),
-    conda:
-        "../envs/imaging.yaml"
+    params:
+        resolution_mm=RES,
+        iterations=config["registration_params"]["syn_iterations"],
+        gradient_step=config["registration_params"]["syn_gradient_step"],
+        reproducible=REPRO,
+        seed=config["seed"],
     script:
         "../scripts/register_syn.py"
 
@@ -66,19 +64,18 @@ rule centre_on_template:
         code=pkg("preproc/register.py", "preproc/antsio.py", "templates.py", "io.py"),
     output:
         f"{XFM}_reg-none_xfm.mat",
-    params:
-        resolution_mm=RES,
-        template_dir=str(TEMPLATE.directory),
     log:
         f"{LOGS}/centre_on_template/sub-{{subject}}.log",
     benchmark:
         f"{BENCH}/centre_on_template/sub-{{subject}}.tsv"
+    conda:
+        "../envs/imaging.yaml"
     threads: 1
     resources:
         mem_mb=500,
         runtime=2,
-    conda:
-        "../envs/imaging.yaml"
+    params:
+        resolution_mm=RES,
     script:
         "../scripts/centre_on_template.py"
 
@@ -101,20 +98,19 @@ rule warp_to_template:
         gm=f"{PRE}_space-template_reg-{{arm}}_label-GM_probseg.nii.gz",
         wm=f"{PRE}_space-template_reg-{{arm}}_label-WM_probseg.nii.gz",
         csf=f"{PRE}_space-template_reg-{{arm}}_label-CSF_probseg.nii.gz",
-    params:
-        resolution_mm=RES,
-        template_dir=str(TEMPLATE.directory),
-        reproducible=REPRO,
-        seed=config["seed"],
     log:
         f"{LOGS}/warp_to_template/sub-{{subject}}_reg-{{arm}}.log",
     benchmark:
         f"{BENCH}/warp_to_template/sub-{{subject}}_reg-{{arm}}.tsv"
+    conda:
+        "../envs/imaging.yaml"
     threads: ANTS_THREADS
     resources:
         mem_mb=mem_mb(2000),
         runtime=runtime_min(5),
-    conda:
-        "../envs/imaging.yaml"
+    params:
+        resolution_mm=RES,
+        reproducible=REPRO,
+        seed=config["seed"],
     script:
         "../scripts/warp_to_template.py"

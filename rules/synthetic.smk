@@ -7,19 +7,19 @@ rule make_participants:
     output:
         tsv=f"{SYNTH_BIDS}/participants.tsv",
         description=f"{SYNTH_BIDS}/dataset_description.json",
-    params:
-        n_subjects=config["synthetic"]["n_subjects"],
-        seed=config["seed"],
     log:
         f"{LOGS}/make_participants.log",
     benchmark:
         f"{BENCH}/make_participants.tsv"
+    conda:
+        "../envs/imaging.yaml"
     threads: 1
     resources:
         mem_mb=500,
         runtime=2,
-    conda:
-        "../envs/imaging.yaml"
+    params:
+        n_subjects=config["synthetic"]["n_subjects"],
+        seed=config["seed"],
     script:
         "../scripts/make_participants.py"
 
@@ -30,20 +30,19 @@ rule build_head_model:
         code=pkg("synthetic.py", "templates.py", "io.py"),
     output:
         directory("results/synthetic/headmodel"),
-    params:
-        resolution_mm=RES,
-        seed=config["seed"],
-        template_dir=str(TEMPLATE.directory),
     log:
         f"{LOGS}/build_head_model.log",
     benchmark:
         f"{BENCH}/build_head_model.tsv"
+    conda:
+        "../envs/imaging.yaml"
     threads: 1
     resources:
         mem_mb=mem_mb(3000),
         runtime=runtime_min(10),
-    conda:
-        "../envs/imaging.yaml"
+    params:
+        resolution_mm=RES,
+        seed=config["seed"],
     script:
         "../scripts/build_head_model.py"
 
@@ -59,21 +58,20 @@ rule generate_subject:
         t2w=f"{SYNTH_BIDS}/sub-{{subject}}/anat/sub-{{subject}}_T2w.nii.gz",
         dseg=f"{TRUTH}/sub-{{subject}}/anat/sub-{{subject}}_dseg.nii.gz",
         mask=f"{TRUTH}/sub-{{subject}}/anat/sub-{{subject}}_desc-brain_mask.nii.gz",
-    params:
-        resolution_mm=RES,
-        seed=config["seed"],
-        synthetic=config["synthetic"],
-        template_dir=str(TEMPLATE.directory),
     log:
         f"{LOGS}/generate_subject/sub-{{subject}}.log",
     benchmark:
         f"{BENCH}/generate_subject/sub-{{subject}}.tsv"
+    conda:
+        "../envs/imaging.yaml"
     threads: 1
     resources:
         mem_mb=mem_mb(1500),
         runtime=runtime_min(2),
-    conda:
-        "../envs/imaging.yaml"
+    params:
+        resolution_mm=RES,
+        seed=config["seed"],
+        synthetic=config["synthetic"],
     script:
         "../scripts/generate_subject.py"
 
@@ -84,19 +82,18 @@ rule write_effect_mask:
         code=pkg("synthetic.py", "templates.py", "io.py"),
     output:
         EFFECT_MASK,
-    params:
-        resolution_mm=RES,
-        synthetic=config["synthetic"],
-        template_dir=str(TEMPLATE.directory),
     log:
         f"{LOGS}/write_effect_mask.log",
     benchmark:
         f"{BENCH}/write_effect_mask.tsv"
+    conda:
+        "../envs/imaging.yaml"
     threads: 1
     resources:
         mem_mb=mem_mb(1000),
         runtime=2,
-    conda:
-        "../envs/imaging.yaml"
+    params:
+        resolution_mm=RES,
+        synthetic=config["synthetic"],
     script:
         "../scripts/write_effect_mask.py"

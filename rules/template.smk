@@ -9,17 +9,17 @@ rule prepare_template:
         csf=TEMPLATE.probseg("CSF"),
         atlas=TEMPLATE.atlas,
         labels=TEMPLATE.atlas_labels,
-    params:
-        resolution_mm=RES,
     log:
         f"{LOGS}/prepare_template.log",
     benchmark:
         f"{BENCH}/prepare_template.tsv"
+    conda:
+        "../envs/imaging.yaml"
     threads: 1
     resources:
         mem_mb=mem_mb(2000),
         runtime=runtime_min(5),
-    conda:
-        "../envs/imaging.yaml"
+    params:
+        resolution_mm=RES,
     script:
         "../scripts/prepare_template.py"

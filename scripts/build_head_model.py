@@ -1,5 +1,6 @@
 """Build the whole-head model (ROBEX head + template tissues) the synthetic subjects are drawn from."""
 
+from pathlib import Path
 import os
 
 os.environ["ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS"] = "1"
@@ -9,5 +10,5 @@ from mrixai.workflow import setup_logging  # noqa: E402
 
 setup_logging(snakemake.log[0])
 synthetic.build_head_model(
-    snakemake.params.template_dir, snakemake.params.resolution_mm, snakemake.output[0], snakemake.params.seed
+    Path(snakemake.input.template[0]).parent, snakemake.params.resolution_mm, snakemake.output[0], snakemake.params.seed
 )

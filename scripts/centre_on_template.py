@@ -8,4 +8,4 @@ from mrixai.workflow import setup_logging
 
 setup_logging(snakemake.log[0])
 p = snakemake.params
-centering_transform(snakemake.input.image, TemplateFiles(Path(p.template_dir), p.resolution_mm), snakemake.output[0])
+centering_transform(snakemake.input.image, TemplateFiles(Path(snakemake.input.template[0]).parent, p.resolution_mm), snakemake.output[0])

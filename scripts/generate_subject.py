@@ -1,5 +1,6 @@
 """Generate one synthetic subject: T1w and T2w whole-head scans plus native-space ground truth."""
 
+from pathlib import Path
 import pandas as pd
 
 from mrixai import synthetic
@@ -13,7 +14,7 @@ if len(row) != 1:
 drawn = synthetic.generate_subject(
     row.iloc[0].to_dict(),
     snakemake.input.headmodel,
-    snakemake.params.template_dir,
+    Path(snakemake.input.template[0]).parent,
     snakemake.params.resolution_mm,
     snakemake.params.synthetic,
     snakemake.params.seed,

@@ -13,5 +13,5 @@ from mrixai.preproc.register import register_affine  # noqa: E402
 from mrixai.templates import TemplateFiles  # noqa: E402
 
 register_affine(
-    snakemake.input.brain, TemplateFiles(Path(p.template_dir), p.resolution_mm), snakemake.output[0], p.iterations
+    snakemake.input.brain, TemplateFiles(Path(snakemake.input.template[0]).parent, p.resolution_mm), snakemake.output[0], p.iterations
 )

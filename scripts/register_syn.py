@@ -14,7 +14,7 @@ from mrixai.templates import TemplateFiles  # noqa: E402
 
 register_syn(
     snakemake.input.brain,
-    TemplateFiles(Path(p.template_dir), p.resolution_mm),
+    TemplateFiles(Path(snakemake.input.template[0]).parent, p.resolution_mm),
     snakemake.input.affine,
     snakemake.output.warp,
     snakemake.output.inverse,

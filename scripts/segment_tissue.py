@@ -16,7 +16,7 @@ out = snakemake.output
 run_segment_tissue(
     snakemake.input.brain,
     snakemake.input.mask,
-    TemplateFiles(Path(p.template_dir), p.resolution_mm),
+    TemplateFiles(Path(snakemake.input.template[0]).parent, p.resolution_mm),
     snakemake.input.affine,
     out.dseg,
     {"GM": out.gm, "WM": out.wm, "CSF": out.csf},

@@ -17,7 +17,7 @@ transforms = transform_list(
     snakemake.wildcards.arm, i.get("affine"), i.get("warp"), i.get("centre")
 )
 warp_to_template(
-    TemplateFiles(Path(p.template_dir), p.resolution_mm),
+    TemplateFiles(Path(snakemake.input.template[0]).parent, p.resolution_mm),
     transforms,
     i.brain,
     i.mask,
