@@ -34,6 +34,10 @@ class TemplateFiles:
     directory: Path
     resolution_mm: float
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "directory", Path(self.directory))
+        object.__setattr__(self, "resolution_mm", float(self.resolution_mm))
+
     def _path(self, suffix: str) -> Path:
         res = f"{self.resolution_mm:g}".replace(".", "p")
         return self.directory / f"tpl-{TEMPLATE_NAME}_res-{res}mm_{suffix}"
