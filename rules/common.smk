@@ -13,6 +13,7 @@ os.environ.update(
     )
 )
 from mrixai.bids import UNIT_ID_PATTERN  # noqa: E402
+from mrixai.synthetic import HEAD_MODEL_FILES  # noqa: E402
 from mrixai.templates import TISSUES, TemplateFiles  # noqa: E402
 
 CONTRAST = config["contrast"]
@@ -23,6 +24,7 @@ PKG = f"{workflow.basedir}/src/mrixai"
 
 TEMPLATE = TemplateFiles(Path("results/template"), RES)
 SYNTH_BIDS = "results/synthetic/bids"
+HEAD_MODEL = {k: f"results/synthetic/headmodel/{v}" for k, v in HEAD_MODEL_FILES.items()}
 TRUTH = f"{SYNTH_BIDS}/derivatives/truth"
 EFFECT_MASK = f"{TRUTH}/space-template_desc-effect_mask.nii.gz"
 PRE = "results/preproc/sub-{subject}/anat/sub-{subject}"

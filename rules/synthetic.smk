@@ -29,7 +29,7 @@ rule build_head_model:
         template=TEMPLATE.all(),
         code=pkg("synthetic.py", "templates.py", "io.py"),
     output:
-        directory("results/synthetic/headmodel"),
+        **HEAD_MODEL,
     log:
         f"{LOGS}/build_head_model.log",
     benchmark:
@@ -50,7 +50,7 @@ rule build_head_model:
 rule generate_subject:
     input:
         participants=f"{SYNTH_BIDS}/participants.tsv",
-        headmodel="results/synthetic/headmodel",
+        headmodel=list(HEAD_MODEL.values()),
         template=TEMPLATE.all(),
         code=pkg("synthetic.py", "templates.py", "io.py"),
     output:

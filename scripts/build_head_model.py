@@ -10,5 +10,5 @@ from mrixai.workflow import setup_logging  # noqa: E402
 
 setup_logging(snakemake.log[0])
 synthetic.build_head_model(
-    Path(snakemake.input.template[0]).parent, snakemake.params.resolution_mm, snakemake.output[0], snakemake.params.seed
+    Path(snakemake.input.template[0]).parent, snakemake.params.resolution_mm, Path(snakemake.output.T1w).parent, snakemake.params.seed
 )

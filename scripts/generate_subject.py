@@ -13,7 +13,7 @@ if len(row) != 1:
     raise ValueError(f"sub-{snakemake.wildcards.subject} is not in {snakemake.input.participants}")
 drawn = synthetic.generate_subject(
     row.iloc[0].to_dict(),
-    snakemake.input.headmodel,
+    Path(snakemake.input.headmodel[0]).parent,
     Path(snakemake.input.template[0]).parent,
     snakemake.params.resolution_mm,
     snakemake.params.synthetic,

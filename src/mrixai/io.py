@@ -50,6 +50,7 @@ def save_nifti(
     """Save ``data`` as NIfTI-1 with ``affine`` as both sform and qform (code 1, scanner), atomically."""
     img = nib.Nifti1Image(np.asarray(data).astype(dtype), affine, header=header)
     img.set_data_dtype(dtype)
+    img.header.set_xyzt_units("mm", "sec")
     img.set_sform(affine, code=1)
     img.set_qform(affine, code=1)
     with atomic_path(path) as tmp:
@@ -58,7 +59,9 @@ def save_nifti(
 
 
 def save_image(img: nib.Nifti1Image, path: str | Path) -> Path:
-    """Save an existing image atomically."""
+    """Save an existing image atomically (spatial units set to mm when the header has none)."""
+    if isinstance(img, nib.Nifti1Image) and img.header.get_xyzt_units()[0] == "unknown":
+        img.header.set_xyzt_units("mm", "sec")
     with atomic_path(path) as tmp:
         nib.save(img, tmp)
     return Path(path)

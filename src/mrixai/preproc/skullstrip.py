@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import warnings
 from pathlib import Path
 
 import nibabel as nib
@@ -53,7 +54,10 @@ def mask_deepbet(img: nib.Nifti1Image, threshold: float, threads: int, device: s
     torch.set_num_threads(max(1, threads))
     dev = select_device(device)
     torch.manual_seed(0)
-    bet = BrainExtraction(no_gpu=(dev == "cpu"))
+    with warnings.catch_warnings():
+        # deepbet loads its TorchScript weights with torch.jit.load, which torch now flags.
+        warnings.filterwarnings("ignore", category=FutureWarning, module="torch.jit")
+        bet = BrainExtraction(no_gpu=(dev == "cpu"))
     _, mask_img, tiv = bet.run(img, threshold=threshold, n_dilate=0)
     log.info("deepbet on %s: TIV %.0f ml", dev, tiv)
     return np.asanyarray(mask_img.dataobj) > 0
