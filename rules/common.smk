@@ -24,7 +24,9 @@ PKG = f"{workflow.basedir}/src/mrixai"
 
 TEMPLATE = TemplateFiles(Path("results/template"), RES)
 SYNTH_BIDS = "results/synthetic/bids"
-HEAD_MODEL = {k: f"results/synthetic/headmodel/{v}" for k, v in HEAD_MODEL_FILES.items()}
+HEAD_MODEL = {
+    k: f"results/synthetic/headmodel/{v}" for k, v in HEAD_MODEL_FILES.items()
+}
 TRUTH = f"{SYNTH_BIDS}/derivatives/truth"
 EFFECT_MASK = f"{TRUTH}/space-template_desc-effect_mask.nii.gz"
 PRE = "results/preproc/sub-{subject}/anat/sub-{subject}"

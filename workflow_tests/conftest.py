@@ -1,0 +1,91 @@
+"""Shared helpers: running the workflow in a scratch directory, and the shared IXI sample."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+IXI_SAMPLE = (REPO / ".." / "shared" / "data" / "ixi_sample").resolve()
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+
+
+def snakemake_cmd(workdir: Path, *args: str, config: dict | None = None, repo: Path = REPO) -> list[str]:
+    """A snakemake command on ``repo``'s Snakefile, run in ``workdir`` with an extra config."""
+    cmd = [*SNAKEMAKE, "--snakefile", str(repo / "Snakefile"), "--directory", str(workdir)]
+    cmd += ["--configfile", str(repo / "config.yaml")]
+    if config:
+        extra = workdir / "test_config.yaml"
+        workdir.mkdir(parents=True, exist_ok=True)
+        extra.write_text(yaml.safe_dump(config))
+        cmd += [str(extra)]
+    return cmd + list(args)
+
+
+def run_snakemake(
+    workdir: Path, *args: str, config: dict | None = None, timeout: int = 900, check=True, repo: Path = REPO
+):
+    """Run snakemake; on failure show its output (and job logs) in the assertion message."""
+    proc = subprocess.run(
+        snakemake_cmd(workdir, *args, config=config, repo=repo),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    if check and proc.returncode != 0:
+        logs = ""
+        for log in sorted((workdir / "results" / "logs").rglob("*.log"))[-5:]:
+            logs += f"\n--- {log}\n{log.read_text()[-3000:]}"
+        raise AssertionError(f"snakemake {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr[-6000:]}{logs}")
+    return proc
+
+
+def digest_tree(root: Path, patterns=("*.nii.gz", "*.mat", "*.tsv", "*.json")) -> dict[str, str]:
+    """sha256 of every output file under ``root`` matching ``patterns``, by relative path."""
+    out = {}
+    for pattern in patterns:
+        for path in root.rglob(pattern):
+            if "benchmarks" in path.parts or "logs" in path.parts:
+                continue
+            out[str(path.relative_to(root))] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return out
+
+
+@pytest.fixture(scope="session")
+def ixi_sample() -> Path:
+    if not IXI_SAMPLE.is_dir():
+        pytest.skip(f"../shared/data/ixi_sample not found (looked in {IXI_SAMPLE}); tests on real data skipped")
+    return IXI_SAMPLE
+
+
+# The tiny synthetic configuration the end-to-end tests share: 2 subjects, all three arms.
+TINY = {"synthetic": {"n_subjects": 2}, "seed": 7, "reproducible": True}
+
+
+def copy_workflow(dst: Path) -> Path:
+    """A copy of the workflow's sources (not results, not the venv) that a test may edit."""
+    dst.mkdir(parents=True, exist_ok=True)
+    for name in ("Snakefile", "config.yaml", "requirements.txt"):
+        shutil.copy2(REPO / name, dst / name)
+    for folder in ("rules", "envs", "scripts", "src", "profiles"):
+        shutil.copytree(REPO / folder, dst / folder, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    return dst
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> tuple[Path, Path]:
+    """One uninterrupted run of the default workflow on the tiny synthetic cohort, from a copy of
+    the workflow (so tests may edit its code); returns (workdir, workflow copy)."""
+    base = tmp_path_factory.mktemp("tiny")
+    repo = copy_workflow(base / "workflow")
+    workdir = base / "work"
+    run_snakemake(workdir, "--cores", "2", config=TINY, repo=repo)
+    return workdir, repo
