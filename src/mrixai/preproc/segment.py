@@ -73,6 +73,7 @@ def segment_tissue(
         m=f"[{mrf},{radius}]",
         c=f"[{int(iterations)},0]",
         priorweight=float(prior_weight),
+        r=0,  # Atropos seeds its random generator from the clock unless told to use a constant seed
     )
     seg = result["segmentation"].numpy().astype(np.uint8)
     seg[~mask_np] = 0
