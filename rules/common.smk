@@ -134,14 +134,26 @@ def probsegs(prefix):
 
 
 def arm_transforms(wildcards):
-    """Transform files that map the template into one subject for one arm."""
+    """Transform files that map the template into one subject, for every configured arm."""
     base = f"results/preproc/sub-{wildcards.subject}/anat/sub-{wildcards.subject}"
     xfm = f"{base}_from-{CONTRAST}_to-template_mode-image"
-    if wildcards.arm == "none":
-        return {"centre": f"{xfm}_reg-none_xfm.mat"}
-    if wildcards.arm == "linear":
-        return {"affine": f"{xfm}_reg-linear_xfm.mat"}
-    return {"affine": f"{xfm}_reg-linear_xfm.mat", "warp": f"{xfm}_reg-syn_xfm.nii.gz"}
+    files = {}
+    if "none" in ARMS:
+        files["centre"] = f"{xfm}_reg-none_xfm.mat"
+    if "linear" in ARMS or "syn" in ARMS:
+        files["affine"] = f"{xfm}_reg-linear_xfm.mat"
+    if "syn" in ARMS:
+        files["warp"] = f"{xfm}_reg-syn_xfm.nii.gz"
+    return files
+
+
+def warped(suffix):
+    """Template-space outputs of one kind, one per configured arm (subject left as a wildcard)."""
+    return expand(
+        f"{PRE}_space-template_reg-{{arm}}_{suffix}.nii.gz",
+        arm=ARMS,
+        allow_missing=True,
+    )
 
 
 def subject_outputs(unit):

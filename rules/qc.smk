@@ -1,102 +1,47 @@
-# Quality control: montages per subject and stage, metrics per subject, and a group table.
+# Quality control: per subject one job draws a montage per stage and measures the QC metrics;
+# then one group table flags outliers.
 
 
-rule plot_skullstrip_qc:
+rule plot_subject_qc:
     input:
-        image=f"{PRE}_desc-n4_{CONTRAST}.nii.gz",
+        n4=f"{PRE}_desc-n4_{CONTRAST}.nii.gz",
         mask=f"{PRE}_desc-brain_mask.nii.gz",
-        code=pkg("qc.py", "io.py"),
-    output:
-        f"{QC}_desc-skullstrip_qc.png",
-    log:
-        f"{LOGS}/plot_skullstrip_qc/sub-{{subject}}.log",
-    benchmark:
-        f"{BENCH}/plot_skullstrip_qc/sub-{{subject}}.tsv"
-    conda:
-        "../envs/qc.yaml"
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=2,
-    script:
-        "../scripts/plot_skullstrip_qc.py"
-
-
-rule plot_tissue_qc:
-    input:
-        image=f"{PRE}_desc-brain_{CONTRAST}.nii.gz",
+        brain=f"{PRE}_desc-brain_{CONTRAST}.nii.gz",
         dseg=f"{PRE}_dseg.nii.gz",
-        code=pkg("qc.py", "io.py"),
-    output:
-        f"{QC}_desc-tissue_qc.png",
-    log:
-        f"{LOGS}/plot_tissue_qc/sub-{{subject}}.log",
-    benchmark:
-        f"{BENCH}/plot_tissue_qc/sub-{{subject}}.tsv"
-    conda:
-        "../envs/qc.yaml"
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=2,
-    script:
-        "../scripts/plot_tissue_qc.py"
-
-
-rule plot_registration_qc:
-    input:
-        image=f"{PRE}_space-template_reg-{{arm}}_desc-brain_{CONTRAST}.nii.gz",
         template=TEMPLATE.t1w,
-        code=pkg("qc.py", "io.py"),
-    output:
-        f"{QC}_reg-{{arm}}_desc-registration_qc.png",
-    log:
-        f"{LOGS}/plot_registration_qc/sub-{{subject}}_reg-{{arm}}.log",
-    benchmark:
-        f"{BENCH}/plot_registration_qc/sub-{{subject}}_reg-{{arm}}.tsv"
-    conda:
-        "../envs/qc.yaml"
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=2,
-    script:
-        "../scripts/plot_registration_qc.py"
-
-
-rule measure_qc:
-    input:
-        mask=f"{PRE}_desc-brain_mask.nii.gz",
-        dseg=f"{PRE}_dseg.nii.gz",
         template_mask=TEMPLATE.mask,
-        template=TEMPLATE.t1w,
-        warped_masks=expand(
-            f"{PRE}_space-template_reg-{{arm}}_desc-brain_mask.nii.gz",
-            arm=ARMS,
-            allow_missing=True,
-        ),
         warped_images=expand(
             f"{PRE}_space-template_reg-{{arm}}_desc-brain_{CONTRAST}.nii.gz",
             arm=ARMS,
             allow_missing=True,
         ),
+        warped_masks=expand(
+            f"{PRE}_space-template_reg-{{arm}}_desc-brain_mask.nii.gz",
+            arm=ARMS,
+            allow_missing=True,
+        ),
         code=pkg("qc.py", "io.py"),
     output:
-        f"{QC}_qc.json",
+        skullstrip=f"{QC}_desc-skullstrip_qc.png",
+        tissue=f"{QC}_desc-tissue_qc.png",
+        registration=expand(
+            f"{QC}_reg-{{arm}}_desc-registration_qc.png", arm=ARMS, allow_missing=True
+        ),
+        metrics=f"{QC}_qc.json",
     log:
-        f"{LOGS}/measure_qc/sub-{{subject}}.log",
+        f"{LOGS}/plot_subject_qc/sub-{{subject}}.log",
     benchmark:
-        f"{BENCH}/measure_qc/sub-{{subject}}.tsv"
+        f"{BENCH}/plot_subject_qc/sub-{{subject}}.tsv"
     conda:
         "../envs/qc.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=2,
+        mem_mb=1500,
+        runtime=5,
     params:
         arms=ARMS,
     script:
-        "../scripts/measure_qc.py"
+        "../scripts/plot_subject_qc.py"
 
 
 rule summarize_qc:

@@ -1,4 +1,5 @@
-# Registration to the template grid: transforms per arm, then every native map warped per arm.
+# Registration to the template grid: a transform per arm, then one job per subject warps every
+# native map into template space for each configured arm (one job: antspyx's import costs 2-3 s).
 XFM = f"{PRE}_from-{CONTRAST}_to-template_mode-image"
 
 
@@ -92,16 +93,16 @@ rule warp_to_template:
         template=TEMPLATE.all(),
         code=pkg("preproc/register.py", "preproc/antsio.py", "templates.py", "io.py"),
     output:
-        brain=f"{PRE}_space-template_reg-{{arm}}_desc-brain_{CONTRAST}.nii.gz",
-        mask=f"{PRE}_space-template_reg-{{arm}}_desc-brain_mask.nii.gz",
-        dseg=f"{PRE}_space-template_reg-{{arm}}_dseg.nii.gz",
-        gm=f"{PRE}_space-template_reg-{{arm}}_label-GM_probseg.nii.gz",
-        wm=f"{PRE}_space-template_reg-{{arm}}_label-WM_probseg.nii.gz",
-        csf=f"{PRE}_space-template_reg-{{arm}}_label-CSF_probseg.nii.gz",
+        brain=warped(f"desc-brain_{CONTRAST}"),
+        mask=warped("desc-brain_mask"),
+        dseg=warped("dseg"),
+        gm=warped("label-GM_probseg"),
+        wm=warped("label-WM_probseg"),
+        csf=warped("label-CSF_probseg"),
     log:
-        f"{LOGS}/warp_to_template/sub-{{subject}}_reg-{{arm}}.log",
+        f"{LOGS}/warp_to_template/sub-{{subject}}.log",
     benchmark:
-        f"{BENCH}/warp_to_template/sub-{{subject}}_reg-{{arm}}.tsv"
+        f"{BENCH}/warp_to_template/sub-{{subject}}.tsv"
     conda:
         "../envs/imaging.yaml"
     threads: ANTS_THREADS
@@ -109,6 +110,7 @@ rule warp_to_template:
         mem_mb=mem_mb(2000),
         runtime=runtime_min(5),
     params:
+        arms=ARMS,
         resolution_mm=RES,
         reproducible=REPRO,
         seed=config["seed"],

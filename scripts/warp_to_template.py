@@ -1,4 +1,4 @@
-"""Resample the brain image, mask, label map and tissue probabilities onto the template for one arm."""
+"""Resample the brain image, mask, label map and tissue probabilities onto the template, per arm."""
 
 from pathlib import Path
 
@@ -13,18 +13,17 @@ from mrixai.preproc.register import transform_list, warp_to_template  # noqa: E4
 from mrixai.templates import TemplateFiles  # noqa: E402
 
 i, o = snakemake.input, snakemake.output
-transforms = transform_list(
-    snakemake.wildcards.arm, i.get("affine"), i.get("warp"), i.get("centre")
-)
-warp_to_template(
-    TemplateFiles(Path(snakemake.input.template[0]).parent, p.resolution_mm),
-    transforms,
-    i.brain,
-    i.mask,
-    i.dseg,
-    {"GM": i.gm, "WM": i.wm, "CSF": i.csf},
-    o.brain,
-    o.mask,
-    o.dseg,
-    {"GM": o.gm, "WM": o.wm, "CSF": o.csf},
-)
+template = TemplateFiles(Path(i.template[0]).parent, p.resolution_mm)
+for k, arm in enumerate(p.arms):
+    warp_to_template(
+        template,
+        transform_list(arm, i.get("affine"), i.get("warp"), i.get("centre")),
+        i.brain,
+        i.mask,
+        i.dseg,
+        {"GM": i.gm, "WM": i.wm, "CSF": i.csf},
+        o.brain[k],
+        o.mask[k],
+        o.dseg[k],
+        {"GM": o.gm[k], "WM": o.wm[k], "CSF": o.csf[k]},
+    )

@@ -70,10 +70,10 @@ def test_check_fails_when_an_env_lacks_an_import(repo_copy):
 
 
 def test_check_fails_when_a_script_imports_something_new(repo_copy):
-    script = repo_copy / "scripts" / "plot_tissue_qc.py"
+    script = repo_copy / "scripts" / "plot_subject_qc.py"
     script.write_text("import seaborn\n" + script.read_text())
     problems = check_repository(repo_copy)
-    assert any("rule plot_tissue_qc" in p and "'seaborn'" in p for p in problems), problems
+    assert any("rule plot_subject_qc" in p and "'seaborn'" in p for p in problems), problems
 
 
 def test_check_fails_when_a_rule_has_no_env(repo_copy):

@@ -1016,3 +1016,45 @@ __all__ = [
     "dice",
     "normalized_cross_correlation",
 ]
+
+
+def run_subject_qc(
+    unit: str,
+    n4_path: PathLike,
+    mask_path: PathLike,
+    brain_path: PathLike,
+    dseg_path: PathLike,
+    template_path: PathLike,
+    template_mask_path: PathLike,
+    warped_images: Mapping[str, PathLike],
+    warped_masks: Mapping[str, PathLike],
+    out_skullstrip_png: PathLike,
+    out_tissue_png: PathLike,
+    out_registration_pngs: Mapping[str, PathLike],
+    out_json: PathLike,
+) -> dict:
+    """Every QC output of one subject in one go: the skull-strip, tissue and per-arm registration
+    montages, and the metrics JSON that :func:`summarize_group` reads.
+
+    One job per subject instead of one per figure: each job start costs 2-3 s of imports, which is
+    more than drawing a montage.
+    """
+    import json
+
+    from mrixai.io import write_text
+
+    if set(warped_images) != set(out_registration_pngs) or set(warped_masks) != set(out_registration_pngs):
+        raise ValueError(
+            f"arms differ between warped images {sorted(warped_images)}, masks {sorted(warped_masks)} "
+            f"and registration PNGs {sorted(out_registration_pngs)}"
+        )
+    plot_mask_montage(n4_path, mask_path, out_skullstrip_png, f"sub-{unit}: skull strip")
+    plot_tissue_montage(brain_path, dseg_path, out_tissue_png, f"sub-{unit}: tissues")
+    for arm, png in out_registration_pngs.items():
+        plot_registration_montage(warped_images[arm], template_path, png, f"sub-{unit}: registration, arm {arm}")
+    metrics = subject_metrics(
+        unit, mask_path, dseg_path, template_mask_path, warped_masks,
+        warped_images=warped_images, template_image_path=template_path,
+    )
+    write_text(json.dumps(metrics, indent=2, default=float), out_json)
+    return metrics

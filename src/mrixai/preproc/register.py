@@ -99,10 +99,23 @@ def register_syn(
     log.info("SyN: iterations %s, gradient step %g", list(iterations), gradient_step)
 
 
+def write_itk_affine(matrix: np.ndarray, translation: np.ndarray, path: str | Path) -> Path:
+    """Write an ITK/ANTs affine transform file (.mat, MATLAB v4), as ``ants.write_transform`` does.
+
+    ``matrix`` and ``translation`` are in ANTs' convention: LPS coordinates, mapping fixed
+    (template) points to moving (subject) points. Writing it with scipy spares the job the
+    import of antspyx, which costs 2-3 s.
+    """
+    from scipy.io import savemat
+
+    params = np.concatenate([np.asarray(matrix, float).reshape(9), np.asarray(translation, float).reshape(3)])
+    with atomic_path(path) as tmp:
+        savemat(tmp, {"AffineTransform_double_3_3": params.reshape(12, 1), "fixed": np.zeros((3, 1))}, format="4")
+    return Path(path)
+
+
 def centering_transform(image_path: str | Path, template: TemplateFiles, out_xfm: str | Path) -> Path:
     """The ``none`` arm: a pure translation putting the image's FOV centre on the template's centre."""
-    import ants
-
     img = nib.load(image_path)
     tpl = nib.load(template.t1w)
 
@@ -112,9 +125,7 @@ def centering_transform(image_path: str | Path, template: TemplateFiles, out_xfm
     # ANTs transforms map template (fixed) points to image (moving) points, in LPS coordinates.
     shift_ras = centre(img) - centre(tpl)
     shift_lps = shift_ras * np.array([-1.0, -1.0, 1.0])
-    tx = ants.create_ants_transform(transform_type="AffineTransform", dimension=3, translation=tuple(shift_lps))
-    with atomic_path(out_xfm) as tmp:
-        ants.write_transform(tx, str(tmp))
+    write_itk_affine(np.eye(3), shift_lps, out_xfm)
     log.info("none: translation %s mm (RAS)", np.round(shift_ras, 1).tolist())
     return Path(out_xfm)
 

@@ -1,0 +1,137 @@
+"""Unit tests of the preprocessing library, with expected values derived from how the inputs
+were built (a known bias field, a known orientation, a known shift)."""
+
+from __future__ import annotations
+
+import shutil
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from mrixai.preproc.antsio import configure_ants
+
+configure_ants(1, True, 0)
+
+from mrixai.preproc import bias, register, skullstrip  # noqa: E402
+from mrixai.qc import dice  # noqa: E402
+from mrixai.templates import TemplateFiles, prepare_template  # noqa: E402
+
+
+def _phantom(shape=(48, 56, 44), zoom=2.0):
+    """A head-like ellipsoid: bright 'WM' core in a darker 'GM' shell, in RAS voxel order."""
+    grid = np.stack(np.meshgrid(*[np.linspace(-1, 1, n) for n in shape], indexing="ij"))
+    r = np.sqrt((grid**2).sum(axis=0))
+    data = np.where(r < 0.55, 100.0, np.where(r < 0.8, 60.0, 0.0)).astype(np.float32)
+    affine = np.diag([zoom, zoom, zoom, 1.0])
+    affine[:3, 3] = -np.array(shape) * zoom / 2
+    return data, affine, grid, r
+
+
+def test_reorient_to_ras_keeps_every_voxel_at_its_world_position():
+    data, affine, _, _ = _phantom()
+    data = data + np.arange(data.size, dtype=np.float32).reshape(data.shape) * 1e-3  # all values distinct
+    # store it as PSR: voxel axes (P, S, R) = a permutation and two flips of RAS
+    ornt = nib.orientations.ornt_transform(
+        nib.orientations.axcodes2ornt(("R", "A", "S")), nib.orientations.axcodes2ornt(("P", "S", "R"))
+    )
+    psr = nib.Nifti1Image(data, affine).as_reoriented(ornt)
+    assert nib.aff2axcodes(psr.affine) == ("P", "S", "R")
+    ras = bias.reorient_to_ras(psr)
+    assert nib.aff2axcodes(ras.affine) == ("R", "A", "S")
+    np.testing.assert_allclose(ras.affine, affine)
+    np.testing.assert_array_equal(np.asanyarray(ras.dataobj), data)
+
+
+def test_n4_removes_a_known_bias_field():
+    data, affine, grid, r = _phantom()
+    field = np.exp(0.35 * grid[0] + 0.2 * grid[2]).astype(np.float32)  # smooth, +-40 %
+    biased = nib.Nifti1Image(data * field, affine)
+    corrected = np.asanyarray(bias.correct_bias(biased, shrink_factor=2, iterations=(50, 50, 50)).dataobj)
+    core = r < 0.45
+
+    def cov(x):
+        return float(x[core].std() / x[core].mean())
+
+    before, after = cov(data * field), cov(corrected)
+    assert before > 0.15
+    assert after < 0.5 * before, (before, after)
+    assert corrected.shape == data.shape and np.all(corrected >= 0)
+
+
+def test_correct_bias_rejects_bad_settings():
+    data, affine, _, _ = _phantom()
+    img = nib.Nifti1Image(data, affine)
+    with pytest.raises(ValueError, match="shrink_factor"):
+        bias.correct_bias(img, shrink_factor=0)
+    with pytest.raises(ValueError, match="iterations"):
+        bias.correct_bias(img, iterations=())
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory) -> TemplateFiles:
+    return prepare_template(tmp_path_factory.mktemp("tpl"), 4.0)
+
+
+def test_none_arm_only_centres_the_field_of_view(template, tmp_path):
+    """The none arm puts the image's FOV centre on the template's and neither rotates nor scales."""
+    tpl = nib.load(template.t1w)
+    shape = (40, 50, 36)
+    data = np.zeros(shape, np.float32)
+    data[5:9, 30:35, 10:13] = 1.0  # an off-centre block
+    affine = np.diag([4.0, 4.0, 4.0, 1.0])
+    affine[:3, 3] = [30.0, -200.0, 95.0]  # far from the template: scanner coordinates
+    src = tmp_path / "img.nii.gz"
+    nib.save(nib.Nifti1Image(data, affine), src)
+    mask = tmp_path / "mask.nii.gz"
+    nib.save(nib.Nifti1Image(data.astype(np.uint8), affine), mask)
+    xfm = register.centering_transform(src, template, tmp_path / "none.mat")
+    out = {k: tmp_path / f"{k}.nii.gz" for k in ("brain", "mask", "dseg", "GM", "WM", "CSF")}
+    register.warp_to_template(
+        template, register.transform_list("none", None, None, xfm), src, mask, mask,
+        {"GM": src, "WM": src, "CSF": src}, out["brain"], out["mask"], out["dseg"],
+        {"GM": out["GM"], "WM": out["WM"], "CSF": out["CSF"]},
+    )
+    warped = nib.load(out["mask"])
+    assert warped.shape == tpl.shape
+    # expected: the block's offset from the image centre is kept, relative to the template centre
+    centre = lambda img: (img.affine @ np.append((np.array(img.shape[:3]) - 1) / 2, 1))[:3]  # noqa: E731
+    block_world = (affine @ np.append(np.array([6.5, 32.0, 11.0]), 1))[:3]
+    expected = block_world - centre(nib.Nifti1Image(data, affine)) + centre(tpl)
+    got_vox = np.argwhere(np.asanyarray(warped.dataobj) > 0).mean(axis=0)
+    got = (warped.affine @ np.append(got_vox, 1))[:3]
+    np.testing.assert_allclose(got, expected, atol=2.5)
+    assert np.asanyarray(warped.dataobj).sum() == data.sum()  # same size: no scaling
+
+
+def test_transform_list_rejects_unknown_arms():
+    with pytest.raises(ValueError, match="'rigid'"):
+        register.transform_list("rigid", "a.mat", None)
+
+
+def test_fsl_bet_says_how_to_get_fsl(monkeypatch):
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    data, affine, _, _ = _phantom()
+    with pytest.raises(skullstrip.BackendUnavailableError, match="FSL is not installed.*deepbet or robex"):
+        skullstrip.strip_skull(nib.Nifti1Image(data, affine), method="fsl_bet")
+
+
+def test_unknown_skullstrip_method_is_named():
+    data, affine, _, _ = _phantom()
+    with pytest.raises(ValueError, match="'bet2'"):
+        skullstrip.strip_skull(nib.Nifti1Image(data, affine), method="bet2")
+
+
+@pytest.mark.parametrize("method", ["deepbet", "robex"])
+def test_skull_strip_backends_on_a_real_head(method, ixi_sample):
+    from mrixai.evaluation import reference_tissues
+
+    sub = "IXI080"
+    head = bias.reorient_to_ras(nib.load(ixi_sample / f"sub-{sub}" / "anat" / f"sub-{sub}_T1w.nii.gz"))
+    mask = skullstrip.strip_skull(head, method=method, threads=2)
+    ref = reference_tissues(
+        ixi_sample / "derivatives" / "dlmuse" / f"sub-{sub}" / "anat" / f"sub-{sub}_seg-dlmuse_dseg.nii.gz",
+        ixi_sample / "derivatives" / "dlmuse" / "dseg.tsv",
+    )
+    score = dice(mask, ref["brain"])
+    assert score > (0.95 if method == "deepbet" else 0.9), score

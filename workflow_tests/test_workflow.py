@@ -1,0 +1,179 @@
+"""The workflow as a user runs it: lint, dry runs, a tiny end-to-end run, caching, and recovery
+from a run killed in the middle of a job."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from conftest import REPO, TINY, digest_tree, run_snakemake, snakemake_cmd
+from mrixai.qc import dice
+
+ARMS = ("none", "linear", "syn")
+
+
+def job_counts(output: str) -> dict[str, int]:
+    """The 'Job stats' table of a snakemake dry run, as {rule: count}."""
+    match = re.search(r"Job stats:\n.*?\n-+\s+-+\n(.*?)\ntotal\s+(\d+)", output, re.S)
+    if not match:
+        return {}
+    counts = {}
+    for line in match.group(1).splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].isdigit():
+            counts[parts[0]] = int(parts[1])
+    return counts
+
+
+def test_lint_is_clean(tmp_path):
+    proc = run_snakemake(tmp_path, "--lint", "text", "--cores", "1", check=False)
+    assert "Congratulations, your workflow is in a good condition!" in proc.stdout + proc.stderr, proc.stdout
+
+
+def test_snakefmt_is_clean():
+    proc = subprocess.run(
+        [str(Path(os.sys.executable).parent / "snakefmt"), "--check", str(REPO)], capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_dry_run_of_the_default_config_plans_every_stage(tmp_path):
+    proc = run_snakemake(tmp_path, "-n", "--cores", "2")
+    counts = job_counts(proc.stdout)
+    n = 40  # config.yaml: synthetic.n_subjects
+    assert counts.get("generate_subject") == n
+    for rule in ("correct_bias", "strip_skull", "register_affine", "segment_tissue", "register_syn"):
+        assert counts.get(rule) == n, (rule, counts)
+    assert counts.get("warp_to_template") == n
+    assert counts.get("plot_subject_qc") == n
+    assert counts.get("summarize_qc") == 1 and counts.get("write_effect_mask") == 1
+
+
+def test_dry_run_on_the_ixi_sample(tmp_path, ixi_sample):
+    proc = run_snakemake(tmp_path, "-n", "--cores", "2", config={"dataset": "bids", "bids_dir": str(ixi_sample)})
+    counts = job_counts(proc.stdout)
+    assert counts.get("correct_bias") == 60 and counts.get("warp_to_template") == 60, counts
+    assert "generate_subject" not in counts
+    report = (tmp_path / "results" / "validation" / "report.tsv").read_text().splitlines()
+    assert len(report) == 61 and all(line.split("\t")[3] == "ok" for line in report[1:])
+
+
+def test_a_bad_input_stops_the_run_before_any_job_and_names_the_file(tmp_path, ixi_sample):
+    bids = tmp_path / "bids"
+    for sub in ("IXI012", "IXI039"):
+        src = ixi_sample / f"sub-{sub}" / "anat" / f"sub-{sub}_T1w.nii.gz"
+        dst = bids / f"sub-{sub}" / "anat" / src.name
+        dst.parent.mkdir(parents=True)
+        dst.write_bytes(src.read_bytes())
+    (bids / "participants.tsv").write_text("participant_id\tage\nsub-IXI012\t38\nsub-IXI039\t23\n")
+    bad = bids / "sub-IXI039" / "anat" / "sub-IXI039_T1w.nii.gz"
+    bad.write_bytes(bad.read_bytes()[: bad.stat().st_size // 2])  # truncated download
+    work = tmp_path / "work"
+    proc = run_snakemake(work, "--cores", "2", config={"dataset": "bids", "bids_dir": str(bids)}, check=False)
+    assert proc.returncode != 0
+    assert str(bad) in proc.stderr and "truncated" in proc.stderr.lower()
+    assert not (work / "results" / "preproc").exists()  # nothing ran
+    # with skip, the good subject goes on and the run says which one was left out and why
+    proc = run_snakemake(
+        work, "-n", "--cores", "2",
+        config={"dataset": "bids", "bids_dir": str(bids), "validation": {"on_error": "skip"}},
+    )
+    counts = job_counts(proc.stdout)
+    assert counts.get("correct_bias") == 1
+    assert "skipping IXI039" in proc.stderr and str(bad) in proc.stderr
+
+
+def test_tiny_run_writes_bids_derivatives_that_match_the_truth(tiny_run):
+    res = tiny_run[0] / "results"
+    for sub in ("001", "002"):
+        pre = res / "preproc" / f"sub-{sub}" / "anat" / f"sub-{sub}"
+        truth = res / "synthetic" / "bids" / "derivatives" / "truth" / f"sub-{sub}" / "anat" / f"sub-{sub}"
+        for suffix in ("desc-n4_T1w", "desc-brain_mask", "dseg", "label-GM_probseg", "label-CSF_probseg"):
+            assert Path(f"{pre}_{suffix}.nii.gz").is_file(), suffix
+        n4 = nib.load(f"{pre}_desc-n4_T1w.nii.gz")
+        assert nib.aff2axcodes(n4.affine) == ("R", "A", "S")
+        # the pipeline's native-space results against the generator's ground truth
+        t_mask = nib.as_closest_canonical(nib.load(f"{truth}_desc-brain_mask.nii.gz")).get_fdata() > 0
+        t_seg = np.asanyarray(nib.as_closest_canonical(nib.load(f"{truth}_dseg.nii.gz")).dataobj)
+        mask = nib.load(f"{pre}_desc-brain_mask.nii.gz").get_fdata() > 0
+        seg = np.asanyarray(nib.load(f"{pre}_dseg.nii.gz").dataobj)
+        assert mask.shape == t_mask.shape
+        assert dice(mask, t_mask) > 0.9
+        assert dice(seg == 1, t_seg == 1) > 0.7 and dice(seg == 2, t_seg == 2) > 0.75
+        for arm in ARMS:
+            tpl = nib.load(f"{pre}_space-template_reg-{arm}_desc-brain_T1w.nii.gz")
+            ref = nib.load(next((res / "template").glob("*desc-brain_T1w.nii.gz")))
+            assert tpl.shape == ref.shape and np.allclose(tpl.affine, ref.affine)
+            assert (res / "qc" / f"sub-{sub}" / f"sub-{sub}_reg-{arm}_desc-registration_qc.png").stat().st_size > 10_000
+    for name in ("correct_bias", "strip_skull", "register_syn"):
+        bench = res / "benchmarks" / name / "sub-001.tsv"
+        assert bench.read_text().startswith("s\t")
+    assert (res / "synthetic" / "bids" / "derivatives" / "truth" / "space-template_desc-effect_mask.nii.gz").is_file()
+
+
+def test_rerun_has_nothing_to_do(tiny_run):
+    work, repo = tiny_run
+    proc = run_snakemake(work, "-n", "--cores", "2", config=TINY, repo=repo)
+    assert "Nothing to be done" in proc.stdout + proc.stderr, proc.stdout[-3000:]
+
+
+def test_changing_a_parameter_reruns_only_what_it_affects(tiny_run):
+    work, repo = tiny_run
+    config = {**TINY, "segmentation": {"mrf": 0.2}}
+    proc = run_snakemake(work, "-n", "--cores", "2", config=config, repo=repo)
+    counts = job_counts(proc.stdout)
+    assert counts.get("segment_tissue") == 2
+    # only segmentation and what reads it: never N4, skull stripping, registration or generation
+    assert set(counts) <= {"segment_tissue", "warp_to_template", "plot_subject_qc", "summarize_qc", "all"}, counts
+
+
+def test_editing_a_package_module_reruns_its_rules(tiny_run):
+    work, repo = tiny_run
+    module = repo / "src" / "mrixai" / "preproc" / "register.py"
+    original = module.read_text()
+    try:
+        module.write_text(original + "\n# an edit\n")
+        counts = job_counts(run_snakemake(work, "-n", "--cores", "2", config=TINY, repo=repo).stdout)
+    finally:
+        module.write_text(original)
+    assert counts.get("register_syn") == 2 and counts.get("register_affine") == 2, counts
+    assert "correct_bias" not in counts and "strip_skull" not in counts and "segment_tissue" in counts
+
+
+def test_a_killed_run_resumes_and_ends_identical_to_an_uninterrupted_one(tiny_run, tmp_path):
+    first_work, repo = tiny_run
+    work = tmp_path / "killed"
+    proc = subprocess.Popen(
+        snakemake_cmd(work, "--cores", "2", config=TINY, repo=repo),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    logs = work / "results" / "logs" / "register_syn"
+    deadline = time.time() + 600
+    try:
+        while time.time() < deadline and proc.poll() is None:
+            if logs.is_dir() and any(logs.iterdir()):
+                time.sleep(1.0)  # the SyN job is now mid-way
+                break
+            time.sleep(0.2)
+        assert proc.poll() is None, "the run ended before a register_syn job started"
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    killed_job = next(logs.iterdir()).name.replace(".log", "")
+    warp = work / "results" / "preproc" / killed_job / "anat" / f"{killed_job}_from-T1w_to-template_mode-image_reg-syn_xfm.nii.gz"
+    assert not warp.exists(), "a killed job must not leave its output behind"
+    # a killed snakemake leaves its lock: the documented recovery is --unlock, then --rerun-incomplete
+    run_snakemake(work, "--unlock", config=TINY, repo=repo)
+    run_snakemake(work, "--cores", "2", "--rerun-incomplete", config=TINY, repo=repo)
+    first, resumed = digest_tree(first_work / "results"), digest_tree(work / "results")
+    assert set(first) == set(resumed)
+    differ = sorted(k for k in first if first[k] != resumed[k])
+    assert differ == [], f"outputs differ after resuming: {differ[:10]}"
