@@ -22,22 +22,9 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from mrixai.evaluation import mean_pairwise_dice, reference_tissues, score_segmentation  # noqa: E402
+from mrixai.evaluation import chain_times, mean_pairwise_dice, reference_tissues, score_segmentation  # noqa: E402
 
 TUNING = {"IXI012", "IXI039", "IXI105", "IXI211", "IXI566"}
-CHAIN = ["correct_bias", "strip_skull", "register_affine", "segment_tissue", "register_syn"]
-
-
-def chain_times(results: Path) -> pd.DataFrame:
-    """Seconds per subject and stage, read from the rules' benchmark: files."""
-    rows = []
-    for rule in CHAIN:
-        for tsv in sorted((results / "benchmarks" / rule).glob("sub-*.tsv")):
-            rows.append({"subject": tsv.stem.removeprefix("sub-"), "rule": rule,
-                         "s": float(pd.read_csv(tsv, sep="\t")["s"].iloc[-1])})
-    table = pd.DataFrame(rows).pivot(index="subject", columns="rule", values="s")[CHAIN]
-    table["chain"] = table.sum(axis=1)
-    return table
 
 
 def main() -> None:

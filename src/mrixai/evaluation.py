@@ -73,3 +73,24 @@ def mean_pairwise_dice(mask_paths: Sequence[str | Path]) -> float:
     if len(shapes) != 1:
         raise ValueError(f"masks are on different grids: shapes {sorted(shapes)}")
     return float(np.mean([dice(a, b) for a, b in itertools.combinations(masks, 2)]))
+
+
+#: The rules of the per-subject preprocessing chain, in order (the issue's "full chain").
+CHAIN = ("correct_bias", "strip_skull", "register_affine", "segment_tissue", "register_syn")
+
+
+def chain_times(results: str | Path, rules: Sequence[str] = CHAIN) -> pd.DataFrame:
+    """Seconds per subject (rows) and rule (columns) from the rules' ``benchmark:`` files, plus
+    their sum in column ``chain``. Only subjects with a benchmark for every rule are kept."""
+    results = Path(results)
+    rows = []
+    for rule in rules:
+        for tsv in sorted((results / "benchmarks" / rule).glob("sub-*.tsv")):
+            seconds = float(pd.read_csv(tsv, sep="\t")["s"].iloc[-1])
+            rows.append({"subject": tsv.stem.removeprefix("sub-"), "rule": rule, "s": seconds})
+    if not rows:
+        raise FileNotFoundError(f"no benchmark files under {results / 'benchmarks'} for rules {list(rules)}")
+    table = pd.DataFrame(rows).pivot(index="subject", columns="rule", values="s").dropna()
+    table = table[list(rules)]
+    table["chain"] = table.sum(axis=1)
+    return table
