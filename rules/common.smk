@@ -147,6 +147,12 @@ def arm_transforms(wildcards):
     return files
 
 
+def none_arm_output():
+    """The none arm's transform as a named output, when that arm is configured."""
+    xfm = f"{PRE}_from-{CONTRAST}_to-template_mode-image_reg-none_xfm.mat"
+    return {"centre": xfm} if "none" in ARMS else {}
+
+
 def warped(suffix):
     """Template-space outputs of one kind, one per configured arm (subject left as a wildcard)."""
     return expand(

@@ -9,7 +9,10 @@ rule register_affine:
         template=TEMPLATE.all(),
         code=pkg("preproc/register.py", "preproc/antsio.py", "templates.py", "io.py"),
     output:
-        f"{XFM}_reg-linear_xfm.mat",
+        **none_arm_output(),
+        # the affine is always made: segmentation brings the priors in through it
+        affine=f"{XFM}_reg-linear_xfm.mat",
+        # the none arm's centring translation is computed here too, saving a job per subject
     log:
         f"{LOGS}/register_affine/sub-{{subject}}.log",
     benchmark:
@@ -56,29 +59,6 @@ rule register_syn:
         seed=config["seed"],
     script:
         "../scripts/register_syn.py"
-
-
-rule centre_on_template:
-    input:
-        image=f"{PRE}_desc-n4_{CONTRAST}.nii.gz",
-        template=TEMPLATE.all(),
-        code=pkg("preproc/register.py", "preproc/antsio.py", "templates.py", "io.py"),
-    output:
-        f"{XFM}_reg-none_xfm.mat",
-    log:
-        f"{LOGS}/centre_on_template/sub-{{subject}}.log",
-    benchmark:
-        f"{BENCH}/centre_on_template/sub-{{subject}}.tsv"
-    conda:
-        "../envs/imaging.yaml"
-    threads: 1
-    resources:
-        mem_mb=500,
-        runtime=2,
-    params:
-        resolution_mm=RES,
-    script:
-        "../scripts/centre_on_template.py"
 
 
 rule warp_to_template:

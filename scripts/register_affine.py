@@ -1,4 +1,4 @@
-"""Affine registration of the skull-stripped image to the template (the linear arm)."""
+"""Affine registration to the template (the linear arm), and the none arm's centring translation."""
 
 from pathlib import Path
 
@@ -9,9 +9,10 @@ setup_logging(snakemake.log[0])
 p = snakemake.params
 configure_ants(snakemake.threads, p.reproducible, p.seed)
 
-from mrixai.preproc.register import register_affine  # noqa: E402
+from mrixai.preproc.register import centering_transform, register_affine  # noqa: E402
 from mrixai.templates import TemplateFiles  # noqa: E402
 
-register_affine(
-    snakemake.input.brain, TemplateFiles(Path(snakemake.input.template[0]).parent, p.resolution_mm), snakemake.output[0], p.iterations
-)
+template = TemplateFiles(Path(snakemake.input.template[0]).parent, p.resolution_mm)
+register_affine(snakemake.input.brain, template, snakemake.output.affine, p.iterations)
+if "centre" in snakemake.output.keys():
+    centering_transform(snakemake.input.brain, template, snakemake.output.centre)
