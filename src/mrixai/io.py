@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,18 +21,20 @@ os.umask(_UMASK)
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds.
 
-    The temporary name keeps the file's suffixes (``.nii.gz``), so writers that look at the
-    extension behave the same.
+    The temporary name is fixed (``.<name>.partial<suffixes>``, suffixes kept so that writers that
+    look at the extension behave the same): a job killed with SIGKILL cannot clean up after
+    itself, but its rerun writes to the same temporary name and renames it, so nothing is left.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     suffix = "".join(path.suffixes)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name.split('.')[0]}.", suffix=suffix, dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
+    stem = path.name[: len(path.name) - len(suffix)] if suffix else path.name
+    tmp_path = path.parent / f".{stem}.partial{suffix}"
+    tmp_path.unlink(missing_ok=True)
     try:
         yield tmp_path
-        os.chmod(tmp_path, 0o666 & ~_UMASK)
+        if tmp_path.exists():
+            os.chmod(tmp_path, 0o666 & ~_UMASK)
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():
