@@ -3,8 +3,6 @@ import os
 import sys
 from pathlib import Path
 
-import pandas as pd
-
 sys.path.insert(0, f"{workflow.basedir}/src")
 # Scripts import the project's package; jobs (conda envs included) find it through PYTHONPATH.
 os.environ.update(
@@ -108,11 +106,9 @@ def _validated_units(index):
 
 if config["dataset"] == "synthetic":
     # The pipeline generates these files itself; correct_bias still checks each one as it loads it.
-    BIDS_DIR = SYNTH_BIDS
     UNITS = _synthetic_units()
     RAW = {u: f"{SYNTH_BIDS}/sub-{u}/anat/sub-{u}_{CONTRAST}.nii.gz" for u in UNITS}
 else:
-    BIDS_DIR = config["bids_dir"]
     BIDS_INDEX = _bids_index()
     UNITS = _validated_units(BIDS_INDEX)
     RAW = {u: str(BIDS_INDEX.images[u].path) for u in UNITS}
