@@ -18,6 +18,9 @@ wildcard_constraints:
     subject=UNIT_ID_PATTERN,
     arm="none|linear|syn",
     tissue="GM|WM|CSF",
+    split="[0-9]+",
+    seed="[0-9]+",
+    set="pp[1-5]",
 
 
 include: "rules/template.smk"
@@ -25,6 +28,8 @@ include: "rules/synthetic.smk"
 include: "rules/preprocess.smk"
 include: "rules/register.smk"
 include: "rules/qc.smk"
+include: "rules/samples.smk"
+include: "rules/learn.smk"
 
 
 rule all:
@@ -36,3 +41,8 @@ rule all:
 rule preprocess:
     input:
         get_preprocess_output,
+
+
+rule train:
+    input:
+        get_train_output,

@@ -195,7 +195,212 @@ def get_preprocess_output(wildcards):
 
 def get_final_output(wildcards):
     """Targets of the default target: everything the implemented stages produce."""
-    out = get_preprocess_output(wildcards)
+    out = get_preprocess_output(wildcards) + get_train_output(wildcards)
     if config["dataset"] == "synthetic":
         out.append(EFFECT_MASK)
+    return out
+
+
+# ---- Learning: samples, splits, studies ---------------------------------------------------------
+SAMPLES = "results/samples"
+MODELS = "results/models"
+RUN = "split-{split}_seed-{seed}"
+PARTICIPANTS = (
+    f"{SYNTH_BIDS}/participants.tsv"
+    if config["dataset"] == "synthetic"
+    else f"{config.get('bids_dir')}/participants.tsv"
+)
+SPLITS = config.get("splits", {})
+N_SPLITS = int(SPLITS.get("n_splits", 10))
+N_REPEATS = int(SPLITS.get("n_repeats", 5))
+STUDY_CFG = config.get("studies", {})
+TRAINING_DEFAULTS = dict(
+    device="auto",
+    precision="auto",
+    threads=1,
+    batch_size=8,
+    learning_rate=1e-4,
+    weight_decay=0.0,
+    max_epochs=50,
+    min_epochs=1,
+    patience=8,
+    flip_p=0.5,
+    max_shift=2,
+)
+VOLUME_STUDIES = ("registration", "pif", "transfer")
+
+
+def study_enabled(study):
+    """Whether a study is switched on in the config (all are by default)."""
+    return bool(STUDY_CFG.get(study, {}).get("enabled", True))
+
+
+def study_training(study):
+    """Training settings of a study: defaults, then `training`, then `studies.<study>.training`."""
+    merged = dict(TRAINING_DEFAULTS)
+    merged.update(config.get("training", {}))
+    merged.update(STUDY_CFG.get(study, {}).get("training", {}))
+    return merged
+
+
+def study_variants(study):
+    """The variants one study compares (each trained over every split and seed)."""
+    cfg = STUDY_CFG.get(study, {})
+    if study == "registration":
+        return [f"reg-{a}" for a in cfg.get("arms", ["none", "linear", "syn"])]
+    if study == "pif":
+        return ["model-baseline", "model-pif"]
+    if study == "transfer":
+        return ["init-pretrain", "init-scratch", "init-finetune"]
+    return [f"set-{s}" for s in cfg.get("sets", ["pp1", "pp2", "pp3", "pp4", "pp5"])]
+
+
+def variant_arm(study, variant):
+    """Registration arm whose volumes a (study, variant) trains on."""
+    cfg = STUDY_CFG.get(study, {})
+    if study == "registration":
+        return variant.removeprefix("reg-")
+    if study == "pif":
+        return cfg.get("arm", "syn")
+    if variant == "init-pretrain":
+        return cfg.get("source_arm", "syn")
+    return cfg.get("target_arm", "none")
+
+
+def check_study_arms():
+    """Every arm a study trains on must be produced by preprocessing."""
+    for study in VOLUME_STUDIES:
+        if not study_enabled(study):
+            continue
+        for variant in study_variants(study):
+            arm = variant_arm(study, variant)
+            if arm not in ARMS:
+                raise ValueError(
+                    f"studies.{study} ({variant}) trains on arm {arm!r}, which is not in registration: {ARMS}"
+                )
+    sub_arm = config.get("samples", {}).get("subimages", {}).get("arm", "linear")
+    if study_enabled("tissue") and sub_arm not in ARMS:
+        raise ValueError(f"samples.subimages.arm {sub_arm!r} is not in registration: {ARMS}")
+
+
+check_study_arms()
+
+
+def volume_store_files(arm):
+    """The volume store of one arm: array, index and grid sidecar."""
+    base = f"{SAMPLES}/reg-{arm}_desc-volumes"
+    return {"npy": f"{base}.npy", "tsv": f"{base}.tsv", "json": f"{base}.json"}
+
+
+def template_images(arm):
+    """Every unit's template-space brain image of one arm."""
+    return [
+        f"{PRE.format(subject=u)}_space-template_reg-{arm}_desc-brain_{CONTRAST}.nii.gz"
+        for u in UNITS
+    ]
+
+
+def template_dsegs(arm):
+    """Every unit's template-space tissue map of one arm."""
+    return [f"{PRE.format(subject=u)}_space-template_reg-{arm}_dseg.nii.gz" for u in UNITS]
+
+
+def store_images(wildcards):
+    """Images that go into the volume store of ``wildcards.arm``."""
+    return template_images(wildcards.arm)
+
+
+def subimage_inputs(wildcards):
+    """Template-space images and tissue maps the subimage store is cut from."""
+    arm = wildcards.arm
+    return {"images": template_images(arm), "dsegs": template_dsegs(arm)}
+
+
+def run_store(wildcards):
+    """The volume store a training run reads, and for fine-tuning the pretrained checkpoint."""
+    files = volume_store_files(variant_arm(wildcards.study, wildcards.variant))
+    if wildcards.variant == "init-finetune":
+        files["init"] = (
+            f"{MODELS}/transfer/init-pretrain/{RUN}_model.pt".format(
+                split=wildcards.split, seed=wildcards.seed
+            )
+        )
+    return files
+
+
+def run_options(wildcards):
+    """Model name, model options, training settings and data options of one training run."""
+    study, variant = wildcards.study, wildcards.variant
+    cfg = STUDY_CFG.get(study, {})
+    model = cfg.get("model", "boehle3d")
+    options = {}
+    training = study_training(study)
+    n_per_group = None
+    if study == "pif" and variant == "model-pif":
+        model = "boehle3d_pif"
+        options = {
+            "patch_size": cfg.get("patch_size", 2),
+            "overlap": cfg.get("overlap", True),
+        }
+    if study == "transfer" and variant != "init-pretrain":
+        n_per_group = cfg.get("n_train_per_group", 6)
+        if variant == "init-finetune":
+            training["freeze_blocks"] = cfg.get("freeze_blocks", 1)
+    return {
+        "model": model,
+        "model_options": options,
+        "training": training,
+        "n_train_per_group": n_per_group,
+        "arm": variant_arm(study, variant),
+    }
+
+
+def _run_study(wildcards):
+    return getattr(wildcards, "study", "tissue")
+
+
+def training_threads(wildcards):
+    """CPU threads of a training job (the study's `training.threads`)."""
+    return int(study_training(_run_study(wildcards))["threads"])
+
+
+def training_gpu(wildcards):
+    """1 when the run's study trains on a CUDA device (the SLURM plugin reads `gpu`)."""
+    return int(str(study_training(_run_study(wildcards))["device"]).startswith("cuda"))
+
+
+def study_runs(study):
+    """Metric files of every run of one study."""
+    return expand(
+        f"{MODELS}/{study}/{{variant}}/{RUN}_metrics.json",
+        variant=study_variants(study),
+        split=range(N_SPLITS),
+        seed=range(N_REPEATS),
+    )
+
+
+def summary_inputs(wildcards):
+    """Everything a study's summary collects."""
+    return study_runs(wildcards.study)
+
+
+def tissue_fractions(wildcards):
+    """Per-subject slice fractions of every tissue-study run."""
+    return [p.replace("_metrics.json", "_fractions.tsv") for p in study_runs("tissue")]
+
+
+def enabled_studies():
+    """Studies switched on in the config, in a fixed order."""
+    return [s for s in ("registration", "tissue", "pif", "transfer") if study_enabled(s)]
+
+
+def get_train_output(wildcards):
+    """Targets of the train stage: labels, splits and each enabled study's summary."""
+    out = [f"{SAMPLES}/labels.tsv", "results/splits/splits.tsv"]
+    out += [f"{MODELS}/{s}/summary.tsv" for s in enabled_studies()]
+    if study_enabled("tissue"):
+        out.append(f"{MODELS}/tissue/fractions.tsv")
+    patches = config.get("samples", {}).get("patches", {})
+    if patches.get("enabled", False):
+        out.append(f"{SAMPLES}/reg-{patches.get('arm', 'syn')}_desc-patches.npy")
     return out

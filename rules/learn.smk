@@ -1,0 +1,122 @@
+# Training the studies' CNNs over splits x seeds, and one summary table per study.
+
+
+rule train_volume_model:
+    input:
+        unpack(run_store),
+        splits="results/splits/splits.tsv",
+        code=pkg(
+            "learn/run.py",
+            "learn/train.py",
+            "learn/data.py",
+            "learn/metrics.py",
+            "learn/networks.py",
+            "learn/splits.py",
+            "io.py",
+        ),
+    output:
+        model=protected(f"{MODELS}/{{study}}/{{variant}}/{RUN}_model.pt"),
+        history=f"{MODELS}/{{study}}/{{variant}}/{RUN}_history.tsv",
+        predictions=f"{MODELS}/{{study}}/{{variant}}/{RUN}_predictions.tsv",
+        metrics=f"{MODELS}/{{study}}/{{variant}}/{RUN}_metrics.json",
+    wildcard_constraints:
+        study="registration|pif|transfer",
+        variant="reg-(none|linear|syn)|model-(baseline|pif)|init-(pretrain|scratch|finetune)",
+    log:
+        f"{LOGS}/train_volume_model/{{study}}/{{variant}}/{RUN}.log",
+    benchmark:
+        f"{BENCH}/train_volume_model/{{study}}/{{variant}}/{RUN}.tsv"
+    conda:
+        "../envs/learn.yaml"
+    threads: training_threads
+    resources:
+        mem_mb=4000,
+        runtime=120,
+        gpu=training_gpu,
+    params:
+        run=run_options,
+        seed=config["seed"],
+    script:
+        "../scripts/train_volume_model.py"
+
+
+rule train_subimage_model:
+    input:
+        store=f"{SAMPLES}/reg-{config.get('samples', {}).get('subimages', {}).get('arm', 'linear')}_desc-subimages",
+        splits="results/splits/splits.tsv",
+        code=pkg(
+            "learn/run.py",
+            "learn/train.py",
+            "learn/data.py",
+            "learn/metrics.py",
+            "learn/networks.py",
+            "learn/splits.py",
+            "learn/subimages.py",
+            "io.py",
+        ),
+    output:
+        model=protected(f"{MODELS}/tissue/set-{{set}}/{RUN}_model.pt"),
+        history=f"{MODELS}/tissue/set-{{set}}/{RUN}_history.tsv",
+        predictions=f"{MODELS}/tissue/set-{{set}}/{RUN}_predictions.tsv",
+        fractions=f"{MODELS}/tissue/set-{{set}}/{RUN}_fractions.tsv",
+        metrics=f"{MODELS}/tissue/set-{{set}}/{RUN}_metrics.json",
+    log:
+        f"{LOGS}/train_subimage_model/set-{{set}}/{RUN}.log",
+    benchmark:
+        f"{BENCH}/train_subimage_model/set-{{set}}/{RUN}.tsv"
+    conda:
+        "../envs/learn.yaml"
+    threads: training_threads
+    resources:
+        mem_mb=4000,
+        runtime=60,
+        gpu=training_gpu,
+    params:
+        training=study_training("tissue"),
+        model=STUDY_CFG.get("tissue", {}).get("model", "caffenet2d"),
+        max_repeat=config.get("samples", {}).get("subimages", {}).get("max_repeat", 4),
+        seed=config["seed"],
+    script:
+        "../scripts/train_subimage_model.py"
+
+
+rule summarize_study:
+    input:
+        metrics=summary_inputs,
+        code=pkg("learn/run.py", "io.py"),
+    output:
+        tsv=f"{MODELS}/{{study}}/summary.tsv",
+    wildcard_constraints:
+        study="registration|tissue|pif|transfer",
+    log:
+        f"{LOGS}/summarize_study/{{study}}.log",
+    benchmark:
+        f"{BENCH}/summarize_study/{{study}}.tsv"
+    conda:
+        "../envs/learn.yaml"
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=2,
+    script:
+        "../scripts/summarize_study.py"
+
+
+rule collect_tissue_fractions:
+    input:
+        fractions=tissue_fractions,
+        code=pkg("learn/run.py", "io.py"),
+    output:
+        tsv=f"{MODELS}/tissue/fractions.tsv",
+    log:
+        f"{LOGS}/collect_tissue_fractions.log",
+    benchmark:
+        f"{BENCH}/collect_tissue_fractions.tsv"
+    conda:
+        "../envs/learn.yaml"
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=2,
+    script:
+        "../scripts/collect_tissue_fractions.py"

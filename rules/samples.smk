@@ -1,0 +1,142 @@
+# Labels, subject-level splits and the cached sample stores the studies train on.
+
+
+rule make_labels:
+    input:
+        participants=PARTICIPANTS,
+        code=pkg("learn/labels.py", "io.py"),
+    output:
+        tsv=f"{SAMPLES}/labels.tsv",
+    log:
+        f"{LOGS}/make_labels.log",
+    benchmark:
+        f"{BENCH}/make_labels.tsv"
+    conda:
+        "../envs/learn.yaml"
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=2,
+    params:
+        units=UNITS,
+        column=config["label"]["column"],
+        groups=config["label"]["groups"],
+        min_per_group=3,
+    script:
+        "../scripts/make_labels.py"
+
+
+rule make_splits:
+    input:
+        labels=f"{SAMPLES}/labels.tsv",
+        code=pkg("learn/splits.py", "io.py"),
+    output:
+        tsv="results/splits/splits.tsv",
+    log:
+        f"{LOGS}/make_splits.log",
+    benchmark:
+        f"{BENCH}/make_splits.tsv"
+    conda:
+        "../envs/learn.yaml"
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=2,
+    params:
+        method=SPLITS.get("method", "shuffle"),
+        n_splits=N_SPLITS,
+        test_fraction=SPLITS.get("test_fraction", 0.2),
+        val_fraction=SPLITS.get("val_fraction", 0.2),
+        age_bins=SPLITS.get("age_bins", []),
+        seed=config["seed"],
+    script:
+        "../scripts/make_splits.py"
+
+
+rule extract_volumes:
+    input:
+        images=store_images,
+        code=pkg("learn/store.py", "learn/labels.py", "io.py"),
+    output:
+        npy=f"{SAMPLES}/reg-{{arm}}_desc-volumes.npy",
+        tsv=f"{SAMPLES}/reg-{{arm}}_desc-volumes.tsv",
+        json=f"{SAMPLES}/reg-{{arm}}_desc-volumes.json",
+    log:
+        f"{LOGS}/extract_volumes/reg-{{arm}}.log",
+    benchmark:
+        f"{BENCH}/extract_volumes/reg-{{arm}}.tsv"
+    conda:
+        "../envs/learn.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        units=UNITS,
+        shape=config.get("samples", {}).get("volumes", {}).get("shape", [96, 114, 96]),
+        downsample=config.get("samples", {}).get("volumes", {}).get("downsample", 1),
+        normalisation=config.get("samples", {})
+        .get("volumes", {})
+        .get("normalisation", "zscore"),
+    script:
+        "../scripts/extract_volumes.py"
+
+
+rule extract_patches:
+    input:
+        npy=f"{SAMPLES}/reg-{{arm}}_desc-volumes.npy",
+        tsv=f"{SAMPLES}/reg-{{arm}}_desc-volumes.tsv",
+        code=pkg("learn/store.py", "learn/labels.py", "io.py"),
+    output:
+        npy=f"{SAMPLES}/reg-{{arm}}_desc-patches.npy",
+        tsv=f"{SAMPLES}/reg-{{arm}}_desc-patches.tsv",
+    log:
+        f"{LOGS}/extract_patches/reg-{{arm}}.log",
+    benchmark:
+        f"{BENCH}/extract_patches/reg-{{arm}}.tsv"
+    conda:
+        "../envs/learn.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        size=config.get("samples", {}).get("patches", {}).get("size", 16),
+        stride=config.get("samples", {}).get("patches", {}).get("stride", 16),
+        min_brain_fraction=config.get("samples", {})
+        .get("patches", {})
+        .get("min_brain_fraction", 0.1),
+    script:
+        "../scripts/extract_patches.py"
+
+
+rule extract_subimages:
+    input:
+        unpack(subimage_inputs),
+        code=pkg("learn/subimages.py", "io.py"),
+    output:
+        directory(f"{SAMPLES}/reg-{{arm}}_desc-subimages"),
+    log:
+        f"{LOGS}/extract_subimages/reg-{{arm}}.log",
+    benchmark:
+        f"{BENCH}/extract_subimages/reg-{{arm}}.tsv"
+    conda:
+        "../envs/learn.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=15,
+    params:
+        units=UNITS,
+        size=config.get("samples", {}).get("subimages", {}).get("size", 64),
+        extent=max(
+            1,
+            round(
+                config.get("samples", {}).get("subimages", {}).get("extent_mm", 40) / RES
+            ),
+        ),
+        step=config.get("samples", {}).get("subimages", {}).get("step", 2),
+        n_angles=config.get("samples", {}).get("subimages", {}).get("n_angles", 12),
+        seed=config["seed"],
+    script:
+        "../scripts/extract_subimages.py"

@@ -1,0 +1,1 @@
+"""Learning: labels, data splits, metrics and CNN architectures for MRI classification."""

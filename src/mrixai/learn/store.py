@@ -1,0 +1,195 @@
+"""Compact sample stores: one memory-mapped ``.npy`` array per sample family plus an index table.
+
+A volume store holds every unit's template-space brain image of one registration arm, cropped or
+padded (centred) to ``shape``, block-averaged by ``downsample`` and normalised inside the brain.
+Its JSON sidecar records the crop offset and the affine of the sample grid, so maps computed on
+samples (attributions) can be written back as NIfTI in template space. A patch store cuts every
+volume into 3D patches on a fixed grid (``size``, ``stride``), indexed by position.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from mrixai.io import atomic_path
+from mrixai.learn.labels import unit_subject
+
+log = logging.getLogger(__name__)
+
+NORMALISATIONS = ("zscore", "minmax")
+
+
+def _check_shape(shape: Sequence[int], downsample: int) -> tuple[int, int, int]:
+    shape = tuple(int(s) for s in shape)
+    if len(shape) != 3 or min(shape) < 1:
+        raise ValueError(f"volume shape must be three positive integers, got {shape!r}")
+    if not isinstance(downsample, int) or downsample < 1:
+        raise ValueError(f"downsample must be an integer >= 1, got {downsample!r}")
+    if any(s % downsample for s in shape):
+        raise ValueError(f"every edge of shape {shape} must be a multiple of downsample={downsample}")
+    return shape  # type: ignore[return-value]
+
+
+def crop_offset(image_shape: Sequence[int], shape: Sequence[int]) -> tuple[int, ...]:
+    """Start index (negative = padding) of a centred crop of ``shape`` from ``image_shape``."""
+    return tuple((int(i) - int(s)) // 2 for i, s in zip(image_shape, shape))
+
+
+def crop_or_pad(data: np.ndarray, shape: Sequence[int], offset: Sequence[int]) -> np.ndarray:
+    """The box of ``shape`` starting at ``offset`` (zeros where it leaves ``data``)."""
+    out = np.zeros(tuple(shape), dtype=np.float32)
+    src, dst = [], []
+    for o, s, n in zip(offset, shape, data.shape):
+        lo, hi = max(o, 0), min(o + s, n)
+        src.append(slice(lo, hi))
+        dst.append(slice(lo - o, hi - o))
+    out[tuple(dst)] = data[tuple(src)]
+    return out
+
+
+def block_mean(data: np.ndarray, factor: int) -> np.ndarray:
+    """Average non-overlapping ``factor``^3 blocks."""
+    if factor == 1:
+        return data
+    d, h, w = (s // factor for s in data.shape)
+    return data[: d * factor, : h * factor, : w * factor].reshape(d, factor, h, factor, w, factor).mean((1, 3, 5))
+
+
+def normalise(data: np.ndarray, method: str) -> np.ndarray:
+    """Normalise intensities inside the brain (voxels > 0); the background stays 0."""
+    if method not in NORMALISATIONS:
+        raise ValueError(f"normalisation must be one of {NORMALISATIONS}, got {method!r}")
+    brain = data > 0
+    if not brain.any():
+        raise ValueError("the image has no brain voxels (all <= 0)")
+    values = data[brain]
+    out = np.zeros_like(data, dtype=np.float32)
+    if method == "zscore":
+        out[brain] = (values - values.mean()) / max(float(values.std()), 1e-6)
+    else:
+        lo, hi = np.percentile(values, [0.5, 99.5])
+        out[brain] = np.clip((values - lo) / max(hi - lo, 1e-6), 0, 1)
+    return out
+
+
+def sample_grid_affine(affine: np.ndarray, offset: Sequence[int], downsample: int) -> np.ndarray:
+    """Affine of the sample grid (crop then block-average) given the template grid's affine."""
+    shift = np.eye(4)
+    shift[:3, 3] = offset
+    scale = np.diag([downsample, downsample, downsample, 1.0])
+    # Block centres sit half a (downsample - 1) voxel in from the block's first voxel.
+    centre = np.eye(4)
+    centre[:3, 3] = (downsample - 1) / 2.0
+    return affine @ shift @ centre @ scale
+
+
+def build_volume_store(
+    units: Sequence[str],
+    images: Sequence[str | Path],
+    out_npy: str | Path,
+    out_tsv: str | Path,
+    out_json: str | Path,
+    *,
+    arm: str,
+    shape: Sequence[int],
+    downsample: int = 1,
+    normalisation: str = "zscore",
+) -> None:
+    """Write the volume store of one arm (units x sample grid, float32) and its index."""
+    if len(units) != len(images) or not units:
+        raise ValueError(f"need one image per unit, got {len(units)} units and {len(images)} images")
+    shape = _check_shape(shape, downsample)
+    ref = nib.load(str(images[0]))
+    offset = crop_offset(ref.shape[:3], shape)
+    grid = tuple(s // downsample for s in shape)
+    with atomic_path(out_npy) as tmp:
+        store = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(len(units), *grid))
+        for i, (unit, path) in enumerate(tqdm(list(zip(units, images)), desc=f"volumes reg-{arm}", unit="vol")):
+            img = nib.load(str(path))
+            if img.shape[:3] != ref.shape[:3] or not np.allclose(img.affine, ref.affine, atol=1e-3):
+                raise ValueError(
+                    f"{path}: grid {img.shape} differs from the template grid {ref.shape} of {images[0]}"
+                )
+            data = np.asarray(img.dataobj, dtype=np.float32)
+            box = crop_or_pad(data, shape, offset)
+            lost = float(data[data > 0].size - (box > 0).sum()) / max(1, (data > 0).sum())
+            if lost > 0.01:
+                log.warning("%s: the %s crop cuts %.1f%% of the brain voxels", path, shape, 100 * lost)
+            store[i] = normalise(block_mean(box, downsample), normalisation)
+        store.flush()
+        del store
+    index = pd.DataFrame(
+        {"row": range(len(units)), "unit": list(units), "subject": [unit_subject(u) for u in units], "arm": arm}
+    )
+    with atomic_path(out_tsv) as tmp:
+        index.to_csv(tmp, sep="\t", index=False)
+    meta = {
+        "arm": arm,
+        "shape": list(shape),
+        "grid": list(grid),
+        "offset": list(offset),
+        "downsample": downsample,
+        "normalisation": normalisation,
+        "template_shape": list(ref.shape[:3]),
+        "template_affine": ref.affine.tolist(),
+        "affine": sample_grid_affine(ref.affine, offset, downsample).tolist(),
+    }
+    with atomic_path(out_json) as tmp:
+        tmp.write_text(json.dumps(meta, indent=2))
+    log.info("wrote %d volumes of %s (reg-%s, %s) to %s", len(units), grid, arm, normalisation, out_npy)
+
+
+def patch_positions(grid: Sequence[int], size: int, stride: int) -> list[tuple[int, int, int]]:
+    """Corner positions of patches of ``size`` every ``stride`` voxels that fit inside ``grid``."""
+    if size < 1 or stride < 1 or size > min(grid):
+        raise ValueError(f"patch size {size} / stride {stride} do not fit the sample grid {tuple(grid)}")
+    axes = [range(0, g - size + 1, stride) for g in grid]
+    return [(x, y, z) for x in axes[0] for y in axes[1] for z in axes[2]]
+
+
+def build_patch_store(
+    volume_npy: str | Path,
+    volume_tsv: str | Path,
+    out_npy: str | Path,
+    out_tsv: str | Path,
+    *,
+    size: int,
+    stride: int,
+    min_brain_fraction: float = 0.0,
+) -> None:
+    """Cut every volume of a volume store into 3D patches on one fixed grid of positions.
+
+    Positions whose patch holds less than ``min_brain_fraction`` brain (non-zero) voxels in every
+    volume are dropped, the same ones for all units, so a position means the same place throughout.
+    """
+    volumes = np.load(volume_npy, mmap_mode="r")
+    index = pd.read_csv(volume_tsv, sep="\t", dtype={"unit": str, "subject": str})
+    positions = patch_positions(volumes.shape[1:], size, stride)
+    brain = np.asarray(volumes != 0).any(axis=0)
+    keep = [p for p in positions if brain[p[0] : p[0] + size, p[1] : p[1] + size, p[2] : p[2] + size].mean() >= min_brain_fraction]
+    if not keep:
+        raise ValueError(f"no patch position holds a brain fraction >= {min_brain_fraction}")
+    rows = []
+    with atomic_path(out_npy) as tmp:
+        store = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(len(index) * len(keep), size, size, size))
+        r = 0
+        for rec in tqdm(list(index.itertuples(index=False)), desc="patches", unit="vol"):
+            vol = np.asarray(volumes[rec.row])
+            for k, (x, y, z) in enumerate(keep):
+                store[r] = vol[x : x + size, y : y + size, z : z + size]
+                rows.append({"row": r, "unit": rec.unit, "subject": rec.subject, "arm": rec.arm,
+                             "position": k, "x": x, "y": y, "z": z})
+                r += 1
+        store.flush()
+        del store
+    with atomic_path(out_tsv) as tmp:
+        pd.DataFrame(rows).to_csv(tmp, sep="\t", index=False)
+    log.info("wrote %d patches (%d positions x %d units, size %d, stride %d)", len(rows), len(keep), len(index), size, stride)
