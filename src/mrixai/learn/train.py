@@ -71,8 +71,8 @@ def library_versions() -> dict[str, str]:
 
     return {
         "python": platform.python_version(),
-        "torch": torch.__version__,
-        "numpy": np.__version__,
+        "torch": str(torch.__version__),
+        "numpy": str(np.__version__),
         "mrixai": getattr(mrixai, "__version__", "unknown"),
     }
 

@@ -1,0 +1,225 @@
+"""Sample stores, augmentation, the trainer and a training run's refusal to start on leakage."""
+
+import json
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from mrixai.learn.data import augment
+from mrixai.learn.metrics import classification_metrics
+from mrixai.learn.run import train_on_volumes
+from mrixai.learn.splits import LeakageError, make_splits
+from mrixai.learn.store import (
+    block_mean,
+    build_patch_store,
+    build_volume_store,
+    crop_offset,
+    crop_or_pad,
+    normalise,
+    sample_grid_affine,
+)
+from mrixai.learn.train import TrainConfig, fit, load_checkpoint, model_from_checkpoint
+
+
+def test_crop_or_pad_matches_numpy_padding():
+    data = np.arange(5 * 6 * 7, dtype=np.float32).reshape(5, 6, 7)
+    shape = (7, 4, 7)
+    off = crop_offset(data.shape, shape)
+    assert off == (-1, 1, 0)
+    expected = np.pad(data, ((1, 1), (0, 0), (0, 0)))[:, 1:5, :]
+    np.testing.assert_array_equal(crop_or_pad(data, shape, off), expected)
+
+
+def test_block_mean_and_sample_grid_affine_agree_on_world_coordinates():
+    affine = np.array([[2.0, 0, 0, -90], [0, 2, 0, -126], [0, 0, 2, -72], [0, 0, 0, 1]])
+    shape, image_shape, factor = (8, 8, 8), (11, 10, 9), 2
+    off = crop_offset(image_shape, shape)
+    grid_affine = sample_grid_affine(affine, off, factor)
+    # Put a coordinate ramp (world x) into the template grid; block averages must equal the world x
+    # of the sample voxel centre, since averaging a linear ramp gives its value at the block centre.
+    ijk = np.indices(image_shape).reshape(3, -1)
+    world_x = (affine[:3, :3] @ ijk + affine[:3, 3:])[0].reshape(image_shape)
+    sample = block_mean(crop_or_pad(world_x, shape, off), factor)
+    sijk = np.indices(sample.shape).reshape(3, -1)
+    expected = (grid_affine[:3, :3] @ sijk + grid_affine[:3, 3:])[0].reshape(sample.shape)
+    inside = crop_or_pad(np.ones(image_shape), shape, off)
+    full = block_mean(inside, factor) == 1
+    np.testing.assert_allclose(sample[full], expected[full], atol=1e-4)
+
+
+@pytest.mark.parametrize("method", ["zscore", "minmax"])
+def test_normalise_inside_the_brain_only(method):
+    rng = np.random.default_rng(0)
+    data = np.zeros((10, 10, 10), np.float32)
+    data[2:8, 2:8, 2:8] = rng.normal(500, 50, (6, 6, 6)).clip(1)
+    out = normalise(data, method)
+    brain = data > 0
+    assert (out[~brain] == 0).all()
+    if method == "zscore":
+        assert abs(out[brain].mean()) < 1e-5 and abs(out[brain].std() - 1) < 1e-4
+    else:
+        assert out[brain].min() >= 0 and out[brain].max() <= 1
+    with pytest.raises(ValueError, match="must be one of"):
+        normalise(data, "robust")
+
+
+def _write_volumes(tmp_path, n=6, shape=(20, 22, 18)):
+    affine = np.diag([2.0, 2.0, 2.0, 1.0])
+    paths, units = [], []
+    rng = np.random.default_rng(1)
+    for i in range(n):
+        data = np.zeros(shape, np.float32)
+        data[4:16, 5:17, 3:15] = rng.uniform(100, 200, (12, 12, 12))
+        path = tmp_path / f"sub-{i:02d}.nii.gz"
+        nib.save(nib.Nifti1Image(data, affine), path)
+        paths.append(path)
+        units.append(f"{i:02d}")
+    return units, paths
+
+
+def test_volume_store_round_trip_and_patch_store(tmp_path):
+    units, paths = _write_volumes(tmp_path)
+    out = {k: tmp_path / f"store.{k}" for k in ("npy", "tsv", "json")}
+    build_volume_store(units, paths, out["npy"], out["tsv"], out["json"], arm="syn", shape=(16, 16, 16),
+                       downsample=2, normalisation="zscore")
+    store = np.load(out["npy"], mmap_mode="r")
+    assert store.shape == (6, 8, 8, 8) and store.dtype == np.float32
+    index = pd.read_csv(out["tsv"], sep="\t", dtype={"unit": str})
+    assert index["unit"].tolist() == units and (index["arm"] == "syn").all()
+    meta = json.loads(out["json"].read_text())
+    assert meta["grid"] == [8, 8, 8] and meta["offset"] == [2, 3, 1]
+    # Sample 3 is the z-scored block average of image 3's centred crop.
+    data = nib.load(paths[3]).get_fdata(dtype=np.float32)
+    expected = normalise(block_mean(data[2:18, 3:19, 1:17], 2), "zscore")
+    np.testing.assert_allclose(store[3], expected, atol=1e-5)
+    assert not list(tmp_path.glob(".*partial*"))
+    build_patch_store(out["npy"], out["tsv"], tmp_path / "p.npy", tmp_path / "p.tsv", size=4, stride=4)
+    patches = np.load(tmp_path / "p.npy")
+    pidx = pd.read_csv(tmp_path / "p.tsv", sep="\t", dtype={"unit": str})
+    assert patches.shape == (6 * 8, 4, 4, 4)
+    r = pidx[(pidx.unit == "03") & (pidx.x == 4) & (pidx.y == 0) & (pidx.z == 4)].row.item()
+    np.testing.assert_array_equal(patches[r], store[3, 4:8, 0:4, 4:8])
+
+
+def test_volume_store_names_an_image_on_another_grid(tmp_path):
+    units, paths = _write_volumes(tmp_path, n=2)
+    nib.save(nib.Nifti1Image(np.ones((20, 22, 19), np.float32), np.diag([2.0, 2, 2, 1])), paths[1])
+    with pytest.raises(ValueError, match="sub-01.nii.gz: grid"):
+        build_volume_store(units, paths, tmp_path / "a.npy", tmp_path / "a.tsv", tmp_path / "a.json",
+                           arm="none", shape=(16, 16, 16))
+
+
+def test_augment_flips_and_shifts_without_wrapping():
+    gen = torch.Generator().manual_seed(0)
+    x = torch.zeros(64, 1, 9, 9, 9)
+    x[:, :, 1, 4, 4] = 1.0  # a point near the left edge
+    flipped = augment(x, gen, flip_p=1.0, max_shift=0)
+    assert (flipped[:, 0, 7, 4, 4] == 1).all()
+    shifted = augment(x, gen, flip_p=0.0, max_shift=2)
+    pos = torch.nonzero(shifted[:, 0] == 1)
+    # The point moves by at most 2 voxels per axis; shifts below -1 push it out (zero-filled, no wrap).
+    kept = pos[:, 0].unique().numel()
+    assert kept < 64 and (shifted.sum((1, 2, 3, 4)) <= 1).all()
+    assert (pos[:, 1] <= 3).all() and ((pos[:, 2:] - 4).abs() <= 2).all()
+    assert not (shifted[:, 0, 7:] == 1).any()
+    mixed = augment(x, gen, flip_p=0.5, max_shift=0)
+    n_flipped = int((mixed[:, 0, 7, 4, 4] == 1).sum())
+    assert 16 <= n_flipped <= 48
+
+
+def _blob_task(n=48, shape=(16, 18, 16), seed=0):
+    """Class 1 volumes carry a bright blob in one hemisphere-like region; class 0 do not."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(0, 1, (n, *shape)).astype(np.float32)
+    y = np.arange(n) % 2
+    x[y == 1, 9:13, 6:10, 6:10] += 1.5
+    return x, y
+
+
+def test_fit_learns_a_planted_difference_and_is_deterministic():
+    x, y = _blob_task(96)
+    train, val, test = np.arange(0, 64), np.arange(64, 80), np.arange(80, 96)
+    cfg = TrainConfig(model="boehle3d", batch_size=8, learning_rate=1e-3, max_epochs=12, patience=12,
+                      min_epochs=3, max_shift=1, flip_p=0.0, device="cpu")
+    model, history, summary = fit(x, y, train, val, cfg, seed=11)
+    from mrixai.learn.train import predict_proba
+
+    prob = predict_proba(model, torch.from_numpy(x), test, torch.device("cpu"))
+    assert classification_metrics(y[test], prob)["balanced_accuracy"] >= 0.875
+    # The kept weights are those of the best validation epoch.
+    assert history.val_balanced_accuracy.max() == summary["best_val_balanced_accuracy"]
+    assert history.loc[summary["best_epoch"] - 1, "val_balanced_accuracy"] == summary["best_val_balanced_accuracy"]
+    model2, history2, _ = fit(x, y, train, val, cfg, seed=11)
+    for a, b in zip(model.state_dict().values(), model2.state_dict().values()):
+        assert torch.equal(a, b)
+    pd.testing.assert_frame_equal(history.drop(columns="seconds"), history2.drop(columns="seconds"))
+
+
+def test_early_stopping_respects_patience():
+    x, y = _blob_task()
+    y = np.random.default_rng(0).permutation(y)  # nothing to learn
+    cfg = TrainConfig(model="boehle3d", max_epochs=30, patience=2, min_epochs=1, device="cpu")
+    _, history, summary = fit(x, y, np.arange(32), np.arange(32, 48), cfg, seed=0)
+    assert summary["epochs_run"] == summary["best_epoch"] + 2 or summary["epochs_run"] == 30
+    assert len(history) < 30
+
+
+def _run_setup(tmp_path, n=24):
+    x, y = _blob_task(n, shape=(16, 18, 16))
+    units = [f"{i:03d}" for i in range(n)]
+    np.save(tmp_path / "v.npy", x)
+    pd.DataFrame({"row": range(n), "unit": units, "subject": units, "arm": "syn"}).to_csv(
+        tmp_path / "v.tsv", sep="\t", index=False)
+    labels = pd.DataFrame({"unit": units, "subject": units, "group": np.where(y == 1, "AD", "CN"),
+                           "label": y, "sex": "F", "age": 70})
+    make_splits(labels, 2, seed=0).to_csv(tmp_path / "splits.tsv", sep="\t", index=False)
+    out = {k: tmp_path / f"run_{k}" for k in ("model", "history", "predictions", "metrics")}
+    return out
+
+
+def test_training_run_writes_a_weights_only_checkpoint_and_test_predictions(tmp_path):
+    out = _run_setup(tmp_path)
+    cfg = TrainConfig(model="boehle3d", max_epochs=3, patience=3, device="cpu", learning_rate=3e-3)
+    metrics = train_on_volumes(tmp_path / "v.npy", tmp_path / "v.tsv", tmp_path / "splits.tsv", 1, 0, cfg, out,
+                               run_info={"study": "registration", "variant": "reg-syn", "base_seed": 42})
+    ckpt = load_checkpoint(out["model"])
+    assert {"state_dict", "optimizer", "epoch", "config", "seed", "versions"} <= set(ckpt)
+    assert ckpt["versions"]["torch"] == torch.__version__ and ckpt["config"]["model"] == "boehle3d"
+    model, _ = model_from_checkpoint(out["model"])
+    assert sum(p.numel() for p in model.parameters()) > 0
+    pred = pd.read_csv(out["predictions"], sep="\t", dtype={"unit": str})
+    splits = pd.read_csv(tmp_path / "splits.tsv", sep="\t", dtype={"unit": str})
+    test_units = set(splits[(splits.split == 1) & (splits.partition == "test")].unit)
+    assert set(pred[pred.partition == "test"].unit) == test_units
+    assert metrics["n_test"] == len(test_units)
+    saved = json.loads(out["metrics"].read_text())
+    assert saved["roc"]["fpr"][0] == 0 and saved["roc"]["tpr"][-1] == 1
+
+
+def test_training_refuses_to_start_when_a_subject_is_in_two_partitions(tmp_path):
+    out = _run_setup(tmp_path)
+    splits = pd.read_csv(tmp_path / "splits.tsv", sep="\t", dtype={"unit": str, "subject": str})
+    # Plant a test subject of split 0 a second time, as a training unit (a second session of it).
+    planted = splits[(splits.split == 0) & (splits.partition == "test")].iloc[[0]].copy()
+    planted["unit"] = planted["unit"] + "_ses-2"
+    planted["partition"] = "train"
+    pd.concat([splits, planted]).to_csv(tmp_path / "splits.tsv", sep="\t", index=False)
+    cfg = TrainConfig(model="boehle3d", max_epochs=1, device="cpu")
+    with pytest.raises(LeakageError, match=f"sub-{planted.subject.item()}"):
+        train_on_volumes(tmp_path / "v.npy", tmp_path / "v.tsv", tmp_path / "splits.tsv", 0, 0, cfg, out,
+                         run_info={"study": "registration"})
+    assert not any(p.exists() for p in out.values())
+
+
+def test_train_config_names_bad_values():
+    with pytest.raises(ValueError, match="batch_size must be an integer >= 1, got 0"):
+        TrainConfig(model="boehle3d", batch_size=0)
+    with pytest.raises(ValueError, match="precision"):
+        TrainConfig(model="boehle3d", precision="fp16")
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        from mrixai.learn.data import pick_device
+
+        pick_device("cuda")
