@@ -280,7 +280,9 @@ def check_study_arms():
                 )
     sub_arm = config.get("samples", {}).get("subimages", {}).get("arm", "linear")
     if study_enabled("tissue") and sub_arm not in ARMS:
-        raise ValueError(f"samples.subimages.arm {sub_arm!r} is not in registration: {ARMS}")
+        raise ValueError(
+            f"samples.subimages.arm {sub_arm!r} is not in registration: {ARMS}"
+        )
 
 
 check_study_arms()
@@ -302,7 +304,9 @@ def template_images(arm):
 
 def template_dsegs(arm):
     """Every unit's template-space tissue map of one arm."""
-    return [f"{PRE.format(subject=u)}_space-template_reg-{arm}_dseg.nii.gz" for u in UNITS]
+    return [
+        f"{PRE.format(subject=u)}_space-template_reg-{arm}_dseg.nii.gz" for u in UNITS
+    ]
 
 
 def store_images(wildcards):
@@ -320,10 +324,8 @@ def run_store(wildcards):
     """The volume store a training run reads, and for fine-tuning the pretrained checkpoint."""
     files = volume_store_files(variant_arm(wildcards.study, wildcards.variant))
     if wildcards.variant == "init-finetune":
-        files["init"] = (
-            f"{MODELS}/transfer/init-pretrain/{RUN}_model.pt".format(
-                split=wildcards.split, seed=wildcards.seed
-            )
+        files["init"] = f"{MODELS}/transfer/init-pretrain/{RUN}_model.pt".format(
+            split=wildcards.split, seed=wildcards.seed
         )
     return files
 
@@ -391,7 +393,9 @@ def tissue_fractions(wildcards):
 
 def enabled_studies():
     """Studies switched on in the config, in a fixed order."""
-    return [s for s in ("registration", "tissue", "pif", "transfer") if study_enabled(s)]
+    return [
+        s for s in ("registration", "tissue", "pif", "transfer") if study_enabled(s)
+    ]
 
 
 def get_train_output(wildcards):

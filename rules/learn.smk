@@ -19,13 +19,13 @@ rule train_volume_model:
         history=f"{MODELS}/{{study}}/{{variant}}/{RUN}_history.tsv",
         predictions=f"{MODELS}/{{study}}/{{variant}}/{RUN}_predictions.tsv",
         metrics=f"{MODELS}/{{study}}/{{variant}}/{RUN}_metrics.json",
-    wildcard_constraints:
-        study="registration|pif|transfer",
-        variant="reg-(none|linear|syn)|model-(baseline|pif)|init-(pretrain|scratch|finetune)",
     log:
         f"{LOGS}/train_volume_model/{{study}}/{{variant}}/{RUN}.log",
     benchmark:
         f"{BENCH}/train_volume_model/{{study}}/{{variant}}/{RUN}.tsv"
+    wildcard_constraints:
+        study="registration|pif|transfer",
+        variant="reg-(none|linear|syn)|model-(baseline|pif)|init-(pretrain|scratch|finetune)",
     conda:
         "../envs/learn.yaml"
     threads: training_threads
@@ -45,6 +45,7 @@ rule train_subimage_model:
         store=f"{SAMPLES}/reg-{config.get('samples', {}).get('subimages', {}).get('arm', 'linear')}_desc-subimages",
         splits="results/splits/splits.tsv",
         code=pkg(
+            "learn/tissue.py",
             "learn/run.py",
             "learn/train.py",
             "learn/data.py",
@@ -83,15 +84,15 @@ rule train_subimage_model:
 rule summarize_study:
     input:
         metrics=summary_inputs,
-        code=pkg("learn/run.py", "io.py"),
+        code=pkg("learn/summary.py", "io.py"),
     output:
         tsv=f"{MODELS}/{{study}}/summary.tsv",
-    wildcard_constraints:
-        study="registration|tissue|pif|transfer",
     log:
         f"{LOGS}/summarize_study/{{study}}.log",
     benchmark:
         f"{BENCH}/summarize_study/{{study}}.tsv"
+    wildcard_constraints:
+        study="registration|tissue|pif|transfer",
     conda:
         "../envs/learn.yaml"
     threads: 1
@@ -105,7 +106,7 @@ rule summarize_study:
 rule collect_tissue_fractions:
     input:
         fractions=tissue_fractions,
-        code=pkg("learn/run.py", "io.py"),
+        code=pkg("learn/summary.py", "io.py"),
     output:
         tsv=f"{MODELS}/tissue/fractions.tsv",
     log:

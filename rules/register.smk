@@ -61,28 +61,20 @@ rule register_syn:
         "../scripts/register_syn.py"
 
 
-rule warp_to_template:
+rule warp_brain_to_template:
     input:
         unpack(arm_transforms),
         brain=f"{PRE}_desc-brain_{CONTRAST}.nii.gz",
         mask=f"{PRE}_desc-brain_mask.nii.gz",
-        dseg=f"{PRE}_dseg.nii.gz",
-        gm=f"{PRE}_label-GM_probseg.nii.gz",
-        wm=f"{PRE}_label-WM_probseg.nii.gz",
-        csf=f"{PRE}_label-CSF_probseg.nii.gz",
         template=TEMPLATE.all(),
         code=pkg("preproc/register.py", "preproc/antsio.py", "templates.py", "io.py"),
     output:
         brain=warped(f"desc-brain_{CONTRAST}"),
         mask=warped("desc-brain_mask"),
-        dseg=warped("dseg"),
-        gm=warped("label-GM_probseg"),
-        wm=warped("label-WM_probseg"),
-        csf=warped("label-CSF_probseg"),
     log:
-        f"{LOGS}/warp_to_template/sub-{{subject}}.log",
+        f"{LOGS}/warp_brain_to_template/sub-{{subject}}.log",
     benchmark:
-        f"{BENCH}/warp_to_template/sub-{{subject}}.tsv"
+        f"{BENCH}/warp_brain_to_template/sub-{{subject}}.tsv"
     conda:
         "../envs/imaging.yaml"
     threads: ANTS_THREADS
@@ -95,4 +87,39 @@ rule warp_to_template:
         reproducible=REPRO,
         seed=config["seed"],
     script:
-        "../scripts/warp_to_template.py"
+        "../scripts/warp_brain_to_template.py"
+
+
+# A separate job from the brain image's, so that changing the segmentation does not rerun what
+# reads only the template-space images (the volume stores and every CNN trained on them).
+rule warp_tissue_to_template:
+    input:
+        unpack(arm_transforms),
+        dseg=f"{PRE}_dseg.nii.gz",
+        gm=f"{PRE}_label-GM_probseg.nii.gz",
+        wm=f"{PRE}_label-WM_probseg.nii.gz",
+        csf=f"{PRE}_label-CSF_probseg.nii.gz",
+        template=TEMPLATE.all(),
+        code=pkg("preproc/register.py", "preproc/antsio.py", "templates.py", "io.py"),
+    output:
+        dseg=warped("dseg"),
+        gm=warped("label-GM_probseg"),
+        wm=warped("label-WM_probseg"),
+        csf=warped("label-CSF_probseg"),
+    log:
+        f"{LOGS}/warp_tissue_to_template/sub-{{subject}}.log",
+    benchmark:
+        f"{BENCH}/warp_tissue_to_template/sub-{{subject}}.tsv"
+    conda:
+        "../envs/imaging.yaml"
+    threads: ANTS_THREADS
+    resources:
+        mem_mb=mem_mb(2000),
+        runtime=runtime_min(5),
+    params:
+        arms=ARMS,
+        resolution_mm=RES,
+        reproducible=REPRO,
+        seed=config["seed"],
+    script:
+        "../scripts/warp_tissue_to_template.py"

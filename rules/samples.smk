@@ -132,7 +132,8 @@ rule extract_subimages:
         extent=max(
             1,
             round(
-                config.get("samples", {}).get("subimages", {}).get("extent_mm", 40) / RES
+                config.get("samples", {}).get("subimages", {}).get("extent_mm", 40)
+                / RES
             ),
         ),
         step=config.get("samples", {}).get("subimages", {}).get("step", 2),

@@ -1,6 +1,6 @@
 """All per-subject fractions of correctly classified slices of the tissue study."""
 
-from mrixai.learn.run import collect_tables
+from mrixai.learn.summary import collect_tables
 from mrixai.workflow import setup_logging
 
 setup_logging(snakemake.log[0])

@@ -1,6 +1,6 @@
 """One table with a row per training run of a study."""
 
-from mrixai.learn.run import summarize_runs
+from mrixai.learn.summary import summarize_runs
 from mrixai.workflow import setup_logging
 
 setup_logging(snakemake.log[0])

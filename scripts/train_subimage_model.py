@@ -1,6 +1,6 @@
 """Train the tissue study's 2D CNN on one subimage set."""
 
-from mrixai.learn.run import train_on_subimages
+from mrixai.learn.tissue import train_on_subimages
 from mrixai.learn.train import TrainConfig
 from mrixai.workflow import setup_logging
 

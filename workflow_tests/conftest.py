@@ -55,6 +55,8 @@ def digest_tree(root: Path, patterns=("*.nii.gz", "*.mat", "*.tsv", "*.json")) -
         for path in root.rglob(pattern):
             if "benchmarks" in path.parts or "logs" in path.parts:
                 continue
+            if path.name.endswith(("_history.tsv", "_metrics.json")) or path.name == "summary.tsv":
+                continue  # these record wall-clock times
             out[str(path.relative_to(root))] = hashlib.sha256(path.read_bytes()).hexdigest()
     return out
 
@@ -66,8 +68,19 @@ def ixi_sample() -> Path:
     return IXI_SAMPLE
 
 
-# The tiny synthetic configuration the end-to-end tests share: 2 subjects, all three arms.
-TINY = {"synthetic": {"n_subjects": 2}, "seed": 7, "reproducible": True}
+# The tiny synthetic configuration the end-to-end tests share: 8 subjects (4 CN, 4 AD), all three
+# arms, and every study trained for 2 epochs on one split (train 4 / validation 2 / test 2).
+TINY_SUBJECTS = 8
+TINY_TRAINING = {"max_epochs": 2, "min_epochs": 1, "patience": 1}
+TINY = {
+    "synthetic": {"n_subjects": TINY_SUBJECTS},
+    "seed": 7,
+    "reproducible": True,
+    "splits": {"n_splits": 1, "n_repeats": 1, "test_fraction": 0.25, "val_fraction": 0.34},
+    "training": TINY_TRAINING,
+    "samples": {"subimages": {"extent_mm": 8}},
+    "studies": {"transfer": {"n_train_per_group": 1}, "tissue": {"training": TINY_TRAINING}},
+}
 
 
 def copy_workflow(dst: Path) -> Path:

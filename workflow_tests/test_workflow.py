@@ -14,7 +14,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from conftest import REPO, TINY, digest_tree, run_snakemake, snakemake_cmd
+from conftest import REPO, TINY, TINY_SUBJECTS, digest_tree, run_snakemake, snakemake_cmd
 from mrixai.qc import dice
 
 ARMS = ("none", "linear", "syn")
@@ -48,11 +48,11 @@ def test_snakefmt_is_clean():
 def test_dry_run_of_the_default_config_plans_every_stage(tmp_path):
     proc = run_snakemake(tmp_path, "-n", "--cores", "2")
     counts = job_counts(proc.stdout)
-    n = 40  # config.yaml: synthetic.n_subjects
+    n = yaml.safe_load((REPO / "config.yaml").read_text())["synthetic"]["n_subjects"]
     assert counts.get("generate_subject") == n
     for rule in ("correct_bias", "strip_skull", "register_affine", "segment_tissue", "register_syn"):
         assert counts.get(rule) == n, (rule, counts)
-    assert counts.get("warp_to_template") == n
+    assert counts.get("warp_brain_to_template") == n and counts.get("warp_tissue_to_template") == n
     assert counts.get("plot_subject_qc") == n
     assert counts.get("summarize_qc") == 1 and counts.get("write_effect_mask") == 1
 
@@ -60,7 +60,7 @@ def test_dry_run_of_the_default_config_plans_every_stage(tmp_path):
 def test_dry_run_on_the_ixi_sample(tmp_path, ixi_sample):
     proc = run_snakemake(tmp_path, "-n", "--cores", "2", config={"dataset": "bids", "bids_dir": str(ixi_sample)})
     counts = job_counts(proc.stdout)
-    assert counts.get("correct_bias") == 60 and counts.get("warp_to_template") == 60, counts
+    assert counts.get("correct_bias") == 60 and counts.get("warp_brain_to_template") == 60, counts
     assert "generate_subject" not in counts
     report = (tmp_path / "results" / "validation" / "report.tsv").read_text().splitlines()
     assert len(report) == 61 and all(line.split("\t")[3] == "ok" for line in report[1:])
@@ -130,9 +130,13 @@ def test_changing_a_parameter_reruns_only_what_it_affects(tiny_run):
     config = {**TINY, "segmentation": {"mrf": 0.2}}
     proc = run_snakemake(work, "-n", "--cores", "2", config=config, repo=repo)
     counts = job_counts(proc.stdout)
-    assert counts.get("segment_tissue") == 2
+    assert counts.get("segment_tissue") == TINY_SUBJECTS
     # only segmentation and what reads it: never N4, skull stripping, registration or generation
-    assert set(counts) <= {"segment_tissue", "warp_to_template", "plot_subject_qc", "summarize_qc", "all"}, counts
+    allowed = {"segment_tissue", "warp_tissue_to_template", "plot_subject_qc", "summarize_qc", "all"}
+    # template-space tissue maps feed the subimage sets, hence the tissue study (and only it)
+    allowed |= {"extract_subimages", "train_subimage_model", "summarize_study", "collect_tissue_fractions"}
+    assert set(counts) <= allowed, counts
+    assert "train_volume_model" not in counts and "extract_volumes" not in counts
 
 
 def test_editing_a_package_module_reruns_its_rules(tiny_run):
@@ -144,7 +148,7 @@ def test_editing_a_package_module_reruns_its_rules(tiny_run):
         counts = job_counts(run_snakemake(work, "-n", "--cores", "2", config=TINY, repo=repo).stdout)
     finally:
         module.write_text(original)
-    assert counts.get("register_syn") == 2 and counts.get("register_affine") == 2, counts
+    assert counts.get("register_syn") == TINY_SUBJECTS and counts.get("register_affine") == TINY_SUBJECTS, counts
     assert "correct_bias" not in counts and "strip_skull" not in counts and "segment_tissue" in counts
 
 

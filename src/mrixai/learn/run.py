@@ -51,17 +51,17 @@ def subsample_training(rows: pd.DataFrame, n_per_group: int | None, split: int) 
     return rows[~drop].reset_index(drop=True)
 
 
-def _write_table(df: pd.DataFrame, path: str | Path) -> None:
+def write_table(df: pd.DataFrame, path: str | Path) -> None:
     with atomic_path(path) as tmp:
         df.to_csv(tmp, sep="\t", index=False, float_format="%.6g")
 
 
-def _write_metrics(metrics: dict, path: str | Path) -> None:
+def write_metrics(metrics: dict, path: str | Path) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(metrics, indent=2, default=float))
 
 
-def _init_state(init_checkpoint: str | Path | None) -> dict | None:
+def init_state(init_checkpoint: str | Path | None) -> dict | None:
     if not init_checkpoint:
         return None
     ckpt = load_checkpoint(init_checkpoint)
@@ -96,7 +96,7 @@ def train_on_volumes(
     tseed = run_seed(run_info.get("base_seed", 0), split, seed)
     desc = f"{run_info.get('study', 'study')}/{run_info.get('variant', '')} split {split} seed {seed}"
     model, history, summary = fit(samples, labels, idx["train"], idx["val"], cfg, tseed,
-                                  _init_state(init_checkpoint), desc)
+                                  init_state(init_checkpoint), desc)
     import torch
 
     prob = predict_proba(model, torch.from_numpy(samples), np.arange(len(rows)), next(model.parameters()).device,
@@ -113,108 +113,10 @@ def train_on_volumes(
     save_checkpoint(out["model"], model, summary, cfg, tseed,
                     {"input_shape": list(samples.shape[1:]), "run": {k: v for k, v in run_info.items()},
                      "split": split, "classes": sorted(rows.groupby("label")["group"].first().tolist())})
-    _write_table(history, out["history"])
-    _write_table(pred, out["predictions"])
-    _write_metrics(metrics, out["metrics"])
+    write_table(history, out["history"])
+    write_table(pred, out["predictions"])
+    write_metrics(metrics, out["metrics"])
     log.info("%s: test balanced accuracy %.3f, AUC %.3f (best epoch %d of %d, %.0f s)", desc,
              metrics["balanced_accuracy"], metrics["roc_auc"], summary["best_epoch"], summary["epochs_run"],
              summary["wall_time_s"])
     return metrics
-
-
-def train_on_subimages(
-    store_dir: str | Path,
-    subimage_set: str,
-    splits_tsv: str | Path,
-    split: int,
-    seed: int,
-    cfg: TrainConfig,
-    out: dict[str, str | Path],
-    *,
-    run_info: dict,
-    max_repeat: int = 4,
-) -> dict:
-    """Train the 2D CNN of one subimage set; evaluate as the tissue study does.
-
-    Test subimages vote per slice (ties count as wrong); the per-subject fraction of correctly
-    classified slices goes to ``out['fractions']``; subject-level metrics use the mean
-    subimage probability.
-    """
-    from mrixai.learn.subimages import aggregate_slices, balance_rows
-
-    rows = split_rows(splits_tsv, split)
-    store_dir = Path(store_dir)
-    index = pd.read_csv(store_dir / "index.tsv", sep="\t", dtype={"subject": str})
-    index = index.rename(columns={"subject": "unit"})
-    part = dict(zip(rows["unit"], rows["partition"]))
-    label = dict(zip(rows["unit"], rows["label"]))
-    group = dict(zip(rows["unit"], rows["group"]))
-    missing = sorted(set(rows["unit"]) - set(index["unit"]))
-    if missing:
-        raise ValueError(f"{store_dir}: units of split {split} missing from the subimage store: {missing}")
-    index = index[index["unit"].isin(part)].reset_index(drop=True)
-    index["partition"] = index["unit"].map(part)
-    index["label"] = index["unit"].map(label).astype(int)
-    samples = np.asarray(np.load(store_dir / f"set-{subimage_set}.npy", mmap_mode="r")[index["row"].to_numpy()])
-    labels = index["label"].to_numpy()
-    tseed = run_seed(run_info.get("base_seed", 0), split, seed)
-    train_rows = np.flatnonzero(index["partition"].to_numpy() == "train")
-    train_idx = train_rows[balance_rows(labels[train_rows], max_repeat, np.random.default_rng(tseed))]
-    val_idx = np.flatnonzero(index["partition"].to_numpy() == "val")
-    desc = f"{run_info.get('study', 'tissue')}/{subimage_set} split {split} seed {seed}"
-    model, history, summary = fit(samples, labels, train_idx, val_idx, cfg, tseed, None, desc)
-    import torch
-
-    prob = predict_proba(model, torch.from_numpy(samples), np.arange(len(index)), next(model.parameters()).device,
-                         cfg.batch_size * 2, cfg.precision)
-    sub = index.assign(prob=prob, pred=(prob >= 0.5).astype(int))
-    sub["correct"] = sub["pred"] == sub["label"]
-    test = sub[sub["partition"] == "test"]
-    fractions = aggregate_slices(test.rename(columns={"unit": "subject"})[["subject", "slice", "correct"]])
-    fractions = fractions.rename(columns={"subject": "unit"})
-    fractions.insert(0, "set", subimage_set)
-    fractions["group"] = fractions["unit"].map(group)
-    fractions["split"], fractions["seed"] = split, seed
-    per_unit = test.groupby("unit").agg(prob=("prob", "mean"), label=("label", "first")).reset_index()
-    metrics = {**run_info, "split": split, "seed": seed, "train_seed": tseed,
-               **classification_metrics(per_unit["label"].to_numpy(), per_unit["prob"].to_numpy()),
-               "subimage_balanced_accuracy": classification_metrics(test["label"].to_numpy(), test["prob"].to_numpy())["balanced_accuracy"],
-               "mean_fraction_correct_slices": float(fractions["fraction_correct"].mean()),
-               **{k: v for k, v in summary.items() if k != "optimizer"},
-               "n_train": int(len(train_idx)), "n_val": int(len(val_idx)), "n_test": int(len(test)),
-               "roc": roc_points(per_unit["label"], per_unit["prob"]).to_dict("list")}
-    save_checkpoint(out["model"], model, summary, cfg, tseed,
-                    {"input_shape": list(samples.shape[1:]), "run": dict(run_info), "split": split,
-                     "classes": sorted(rows.groupby("label")["group"].first().tolist())})
-    _write_table(history, out["history"])
-    _write_table(sub.drop(columns=["row"]), out["predictions"])
-    _write_table(fractions, out["fractions"])
-    _write_metrics(metrics, out["metrics"])
-    log.info("%s: mean fraction of correct slices %.3f, subject balanced accuracy %.3f", desc,
-             metrics["mean_fraction_correct_slices"], metrics["balanced_accuracy"])
-    return metrics
-
-
-def summarize_runs(metric_files: list[str | Path], out_tsv: str | Path) -> pd.DataFrame:
-    """One row per run (ROC points left out), logged as mean balanced accuracy per variant."""
-    rows = []
-    for path in metric_files:
-        m = json.loads(Path(path).read_text())
-        m.pop("roc", None)
-        rows.append(m)
-    table = pd.DataFrame(rows)
-    _write_table(table, out_tsv)
-    keys = [k for k in ("study", "variant") if k in table]
-    if keys:
-        log.info("balanced accuracy per variant:\n%s",
-                 table.groupby(keys)["balanced_accuracy"].agg(["mean", "std", "count"]).round(3))
-    return table
-
-
-def collect_tables(files: list[str | Path], out_tsv: str | Path) -> pd.DataFrame:
-    """Concatenate TSV tables with the same columns into one."""
-    if not files:
-        raise ValueError("no tables to collect")
-    table = pd.concat([pd.read_csv(f, sep="\t", dtype={"unit": str}) for f in files], ignore_index=True)
-    _write_table(table, out_tsv)
-    return table

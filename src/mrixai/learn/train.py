@@ -131,6 +131,37 @@ def predict_proba(
     return np.concatenate(out) if out else np.zeros(0)
 
 
+def train_epoch(
+    model: torch.nn.Module,
+    opt: torch.optim.Optimizer,
+    x_all: torch.Tensor,
+    y_all: torch.Tensor,
+    train_idx: np.ndarray,
+    cfg: TrainConfig,
+    gen: torch.Generator,
+    device: torch.device,
+    class_weights: torch.Tensor | None = None,
+) -> tuple[float, int]:
+    """One pass over ``train_idx`` in shuffled batches with augmentation; returns (loss sum, samples)."""
+    bf16 = _use_bf16(device, cfg.precision)
+    fmt = _memory_format(x_all.ndim - 1, device)
+    model.train()
+    if cfg.freeze_blocks:
+        set_frozen_eval(model)
+    total, seen = 0.0, 0
+    for x, y in batches(x_all, y_all, train_idx, cfg.batch_size, device, gen, shuffle=True, drop_last=True):
+        x = augment(x, gen, cfg.flip_p, cfg.max_shift).contiguous(memory_format=fmt)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            logits = model(x)
+        loss = F.cross_entropy(logits.float(), y, weight=class_weights)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        total += float(loss.detach()) * len(y)
+        seen += len(y)
+    return total, seen
+
+
 def fit(
     samples: np.ndarray,
     labels: np.ndarray,
@@ -171,20 +202,7 @@ def fit(
     stale = 0
     for epoch in bar:
         t0 = time.perf_counter()
-        model.train()
-        if cfg.freeze_blocks:
-            set_frozen_eval(model)
-        total, seen = 0.0, 0
-        for x, y in batches(x_all, y_all, train_idx, cfg.batch_size, device, gen, shuffle=True, drop_last=True):
-            x = augment(x, gen, cfg.flip_p, cfg.max_shift).contiguous(memory_format=fmt)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-                logits = model(x)
-            loss = F.cross_entropy(logits.float(), y, weight=weights)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total += float(loss.detach()) * len(y)
-            seen += len(y)
+        total, seen = train_epoch(model, opt, x_all, y_all, train_idx, cfg, gen, device, weights)
         prob = predict_proba(model, x_all, val_idx, device, cfg.batch_size * 2, cfg.precision)
         val_loss = float(F.binary_cross_entropy(torch.tensor(prob).clamp(1e-6, 1 - 1e-6), torch.tensor(y_val, dtype=torch.float32)))
         score = classification_metrics(y_val, prob)["balanced_accuracy"]

@@ -141,6 +141,51 @@ def transform_list(arm: str, affine_xfm: str | Path | None, warp: str | Path | N
     return [str(warp), str(affine_xfm)]
 
 
+def warp_brain_to_template(
+    template: TemplateFiles,
+    transforms: Sequence[str],
+    brain_path: str | Path,
+    mask_path: str | Path,
+    out_brain: str | Path,
+    out_mask: str | Path,
+) -> None:
+    """Resample the brain image (linear) and its mask (nearest label) onto the template grid."""
+    import ants
+
+    fixed = ants.image_read(str(template.t1w))
+
+    def apply(path, interpolator):
+        moving = ants.image_read(str(path))
+        return ants.apply_transforms(fixed, moving, list(transforms), interpolator=interpolator)
+
+    save_image(from_ants(apply(brain_path, "linear")), out_brain)
+    save_image(from_ants(apply(mask_path, "genericLabel"), dtype=np.uint8), out_mask)
+
+
+def warp_tissue_to_template(
+    template: TemplateFiles,
+    transforms: Sequence[str],
+    dseg_path: str | Path,
+    probseg_paths: Mapping[str, str | Path],
+    out_dseg: str | Path,
+    out_probsegs: Mapping[str, str | Path],
+) -> None:
+    """Resample the label map (nearest label) and tissue probabilities (linear, clipped to [0, 1])."""
+    import ants
+
+    fixed = ants.image_read(str(template.t1w))
+
+    def apply(path, interpolator):
+        moving = ants.image_read(str(path))
+        return ants.apply_transforms(fixed, moving, list(transforms), interpolator=interpolator)
+
+    save_image(from_ants(apply(dseg_path, "genericLabel"), dtype=np.uint8), out_dseg)
+    for tissue in TISSUES:
+        prob = from_ants(apply(probseg_paths[tissue], "linear"))
+        data = np.clip(np.asanyarray(prob.dataobj), 0, 1)
+        save_image(nib.Nifti1Image(data.astype(np.float32), prob.affine, prob.header), out_probsegs[tissue])
+
+
 def warp_to_template(
     template: TemplateFiles,
     transforms: Sequence[str],
@@ -154,18 +199,5 @@ def warp_to_template(
     out_probsegs: Mapping[str, str | Path],
 ) -> None:
     """Resample the brain image, mask, label map and tissue probabilities onto the template grid."""
-    import ants
-
-    fixed = ants.image_read(str(template.t1w))
-
-    def apply(path, interpolator):
-        moving = ants.image_read(str(path))
-        return ants.apply_transforms(fixed, moving, list(transforms), interpolator=interpolator)
-
-    save_image(from_ants(apply(brain_path, "linear")), out_brain)
-    save_image(from_ants(apply(mask_path, "genericLabel"), dtype=np.uint8), out_mask)
-    save_image(from_ants(apply(dseg_path, "genericLabel"), dtype=np.uint8), out_dseg)
-    for tissue in TISSUES:
-        prob = from_ants(apply(probseg_paths[tissue], "linear"))
-        data = np.clip(np.asanyarray(prob.dataobj), 0, 1)
-        save_image(nib.Nifti1Image(data.astype(np.float32), prob.affine, prob.header), out_probsegs[tissue])
+    warp_brain_to_template(template, transforms, brain_path, mask_path, out_brain, out_mask)
+    warp_tissue_to_template(template, transforms, dseg_path, probseg_paths, out_dseg, out_probsegs)

@@ -1,0 +1,25 @@
+"""Resample the brain image and mask onto the template, once per registration arm."""
+
+from pathlib import Path
+
+from mrixai.preproc.antsio import configure_ants
+from mrixai.workflow import setup_logging
+
+setup_logging(snakemake.log[0])
+p = snakemake.params
+configure_ants(snakemake.threads, p.reproducible, p.seed)
+
+from mrixai.preproc.register import transform_list, warp_brain_to_template  # noqa: E402
+from mrixai.templates import TemplateFiles  # noqa: E402
+
+i, o = snakemake.input, snakemake.output
+template = TemplateFiles(Path(i.template[0]).parent, p.resolution_mm)
+for k, arm in enumerate(p.arms):
+    warp_brain_to_template(
+        template,
+        transform_list(arm, i.get("affine"), i.get("warp"), i.get("centre")),
+        i.brain,
+        i.mask,
+        o.brain[k],
+        o.mask[k],
+    )
