@@ -371,13 +371,18 @@ def training_gpu(wildcards):
     return int(str(study_training(_run_study(wildcards))["device"]).startswith("cuda"))
 
 
+def study_repeats(study):
+    """Trainings per split of one study: `studies.<study>.n_repeats`, else `splits.n_repeats`."""
+    return int(STUDY_CFG.get(study, {}).get("n_repeats", N_REPEATS))
+
+
 def study_runs(study):
-    """Metric files of every run of one study."""
+    """Metric files of every run of one study (every variant x split x seed)."""
     return expand(
         f"{MODELS}/{study}/{{variant}}/{RUN}_metrics.json",
         variant=study_variants(study),
         split=range(N_SPLITS),
-        seed=range(N_REPEATS),
+        seed=range(study_repeats(study)),
     )
 
 

@@ -181,3 +181,48 @@ def test_a_killed_run_resumes_and_ends_identical_to_an_uninterrupted_one(tiny_ru
     assert set(first) == set(resumed)
     differ = sorted(k for k in first if first[k] != resumed[k])
     assert differ == [], f"outputs differ after resuming: {differ[:10]}"
+
+
+def test_tiny_run_trains_every_study_without_leakage(tiny_run):
+    import pandas as pd
+    import torch
+
+    from mrixai.learn.train import load_checkpoint
+
+    res = tiny_run[0] / "results"
+    participants = pd.read_csv(res / "synthetic" / "bids" / "participants.tsv", sep="\t")
+    labels = pd.read_csv(res / "samples" / "labels.tsv", sep="\t", dtype={"unit": str, "subject": str})
+    expected = dict(zip(participants.participant_id.str[4:], participants.diagnosis))
+    assert dict(zip(labels.subject, labels.group)) == expected
+    splits = pd.read_csv(res / "splits" / "splits.tsv", sep="\t", dtype={"unit": str, "subject": str})
+    assert (splits.groupby("subject").partition.nunique() == 1).all()
+    test_units = set(splits.loc[splits.partition == "test", "unit"])
+    assert len(test_units) == 2
+    variants = {
+        "registration": [f"reg-{a}" for a in ARMS],
+        "tissue": [f"set-pp{k}" for k in range(1, 6)],
+        "pif": ["model-baseline", "model-pif"],
+        "transfer": ["init-pretrain", "init-scratch", "init-finetune"],
+    }
+    for study, names in variants.items():
+        summary = pd.read_csv(res / "models" / study / "summary.tsv", sep="\t")
+        assert sorted(summary.variant) == sorted(names), study
+        assert summary.balanced_accuracy.between(0, 1).all() and (summary.epochs_run <= 2).all()
+        for name in names:
+            run = res / "models" / study / name / "split-0_seed-0"
+            ckpt = load_checkpoint(f"{run}_model.pt")
+            assert ckpt["epoch"] in (1, 2) and ckpt["versions"]["torch"] == torch.__version__
+            pred = pd.read_csv(f"{run}_predictions.tsv", sep="\t", dtype={"unit": str})
+            assert set(pred.loc[pred.partition == "test", "unit"]) == test_units
+    # Fine-tuning starts from the pretrained model and keeps its frozen first block unchanged.
+    pre = load_checkpoint(res / "models/transfer/init-pretrain/split-0_seed-0_model.pt")["state_dict"]
+    fine = load_checkpoint(res / "models/transfer/init-finetune/split-0_seed-0_model.pt")["state_dict"]
+    first = [k for k in pre if k.startswith("features.0.")]
+    assert first and all(torch.equal(pre[k], fine[k]) for k in first)
+    assert not all(torch.equal(pre[k], fine[k]) for k in pre if k.startswith("classifier."))
+    # Transfer's target runs trained on 1 participant per group; the pretraining on all 4.
+    runs = pd.read_csv(res / "models" / "transfer" / "summary.tsv", sep="\t").set_index("variant")
+    assert runs.loc["init-scratch", "n_train"] == 2 and runs.loc["init-pretrain", "n_train"] == 4
+    fractions = pd.read_csv(res / "models" / "tissue" / "fractions.tsv", sep="\t", dtype={"unit": str})
+    assert set(fractions.unit) == test_units and fractions.fraction_correct.between(0, 1).all()
+    assert (fractions.n_slices == 2).all()  # 8 mm at 2 mm = 4 slices, every second one
