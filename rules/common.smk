@@ -287,6 +287,22 @@ def check_study_arms():
 
 check_study_arms()
 
+GROUPS = list(config["label"]["groups"])
+if len(GROUPS) != 2:
+    raise ValueError(
+        f"label.groups must name exactly two groups, got {GROUPS}. "
+        "Stacked --configfile files merge dictionaries, so groups from config.yaml stay: "
+        "give one complete config file instead."
+    )
+
+GROUPS = list(config["label"]["groups"])
+if len(GROUPS) != 2:
+    raise ValueError(
+        f"label.groups must name exactly two groups, got {GROUPS}. "
+        "Stacked --configfile files merge dictionaries, so groups from config.yaml stay: "
+        "give one complete config file instead."
+    )
+
 
 def volume_store_files(arm):
     """The volume store of one arm: array, index and grid sidecar."""

@@ -13,6 +13,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
+import yaml
 
 from conftest import REPO, TINY, TINY_SUBJECTS, digest_tree, run_snakemake, snakemake_cmd
 from mrixai.qc import dice
@@ -55,6 +56,30 @@ def test_dry_run_of_the_default_config_plans_every_stage(tmp_path):
     assert counts.get("warp_brain_to_template") == n and counts.get("warp_tissue_to_template") == n
     assert counts.get("plot_subject_qc") == n
     assert counts.get("summarize_qc") == 1 and counts.get("write_effect_mask") == 1
+
+
+def test_dry_run_of_the_default_config_trains_every_study(tmp_path):
+    cfg = yaml.safe_load((REPO / "config.yaml").read_text())
+    counts = job_counts(run_snakemake(tmp_path, "-n", "--cores", "2").stdout)
+    n_splits, n_repeats = cfg["splits"]["n_splits"], cfg["splits"]["n_repeats"]
+    studies = cfg["studies"]
+    reps = {s: studies[s].get("n_repeats", n_repeats) for s in studies}
+    n_volume = n_splits * (3 * reps["registration"] + 2 * reps["pif"] + 3 * reps["transfer"])
+    assert counts.get("train_volume_model") == n_volume
+    assert counts.get("train_subimage_model") == n_splits * 5 * reps["tissue"]
+    assert counts.get("extract_volumes") == 3 and counts.get("extract_subimages") == 1
+    assert counts.get("summarize_study") == 4
+
+
+def test_dry_run_of_the_paper_config(tmp_path):
+    cmd = snakemake_cmd(tmp_path, "-n", "--cores", "2")
+    i = cmd.index(str(REPO / "config.yaml"))
+    cmd.insert(i + 1, str(REPO / "configs" / "paper.yaml"))
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    counts = job_counts(proc.stdout)
+    assert counts.get("train_volume_model") == 10 * (3 * 5 + 2 * 5 + 3 * 5)
+    assert counts.get("train_subimage_model") == 10 * 5
 
 
 def test_dry_run_on_the_ixi_sample(tmp_path, ixi_sample):
