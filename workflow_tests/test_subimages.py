@@ -386,7 +386,11 @@ def test_build_subimage_store_round_trip(tmp_path, tiny_cohort):
     assert index.groupby("subject").size().to_dict() == {"01": 8, "02": 8}
     expected = {s: [] for s in SETS}
     for i, (image, dseg) in enumerate(tiny_cohort["volumes"]):
-        sets, rows = extract_subimages(image, dseg, rng=np.random.default_rng([5, i]), **kw)
+        # The store z-scores each image inside its brain (dseg > 0) before cutting.
+        brain = dseg > 0
+        z = np.zeros(image.shape, np.float32)
+        z[brain] = (image[brain] - image[brain].mean()) / image[brain].std()
+        sets, rows = extract_subimages(z, dseg, rng=np.random.default_rng([5, i]), **kw)
         part = index[index["subject"] == tiny_cohort["subjects"][i]].reset_index(drop=True)
         np.testing.assert_array_equal(part["slice"], rows["slice"])
         np.testing.assert_allclose(part["angle"], rows["angle"])
@@ -397,7 +401,7 @@ def test_build_subimage_store_round_trip(tmp_path, tiny_cohort):
     for s in SETS:
         stored = np.load(out / f"set-{s}.npy", mmap_mode="r")
         assert stored.dtype == np.float32 and stored.shape == (16, 8, 8)
-        np.testing.assert_array_equal(stored, np.concatenate(expected[s]))
+        np.testing.assert_allclose(stored, np.concatenate(expected[s]), rtol=1e-5, atol=1e-5)
 
 
 def test_build_subimage_store_failure_leaves_the_old_store(tmp_path, tiny_cohort):

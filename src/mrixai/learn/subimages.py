@@ -248,6 +248,18 @@ def _load_dseg(path: str | Path) -> np.ndarray:
     return np.round(_load_ras(path)).astype(np.int16)
 
 
+def _zscore_in_brain(image: np.ndarray, brain: np.ndarray, path: str | Path) -> np.ndarray:
+    """Z-score ``image`` inside ``brain``; outside it is set to 0."""
+    if image.shape != brain.shape:
+        raise ValueError(f"{path}: dseg shape {brain.shape} does not match image shape {image.shape}")
+    if not brain.any():
+        raise ValueError(f"{path}: its tissue map has no brain voxels")
+    values = image[brain]
+    out = np.zeros_like(image, dtype=np.float32)
+    out[brain] = (values - values.mean()) / max(float(values.std()), 1e-6)
+    return out
+
+
 def build_subimage_store(
     subjects: Sequence[str],
     images: Sequence[str | Path],
@@ -303,6 +315,9 @@ def build_subimage_store(
         for i, (subject, image_path, dseg_path) in enumerate(progress):
             image = _load_ras(image_path).astype(np.float32)
             dseg = _load_dseg(dseg_path)
+            # Intensities are z-scored inside the brain (per subject) so that scanners and
+            # bias-corrected scales compare; the background stays 0.
+            image = _zscore_in_brain(image, dseg > 0, image_path)
             sets, index = extract_subimages(
                 image, dseg, size=size, extent=extent, step=step, n_angles=n_angles, rng=subject_rng(seed, i)
             )
