@@ -260,8 +260,9 @@ class GroupedPatchConv3d(nn.Module):
         self.offsets = {strain: pif.offset(strain) for strain in self.strains}
         self.grids = {strain: pif.grid(strain) for strain in self.strains}
         weight0 = pif.weights[self.strains[0]]
-        scale = torch.ones(self.n_output_channels, dtype=torch.float64)
-        shift = torch.zeros(self.n_output_channels, dtype=torch.float64)
+        device = weight0.device
+        scale = torch.ones(self.n_output_channels, dtype=torch.float64, device=device)
+        shift = torch.zeros(self.n_output_channels, dtype=torch.float64, device=device)
         if batchnorm is not None:
             if batchnorm.num_features != self.n_output_channels:
                 raise ValueError(
@@ -273,15 +274,15 @@ class GroupedPatchConv3d(nn.Module):
         self.convs = nn.ModuleDict()
         for index, strain in enumerate(self.strains):
             self.convs[strain] = self._strain_conv(pif, strain, index, scale, shift, has_bias)
-        fill_map = torch.zeros(1, self.n_output_channels, *self.input_shape, dtype=torch.float64)
+        fill_map = torch.zeros(1, self.n_output_channels, *self.input_shape, dtype=torch.float64, device=device)
         for index, strain in enumerate(self.strains):
             start = self.offsets[strain]
             if start:
                 channels = slice(index * self.out_channels, (index + 1) * self.out_channels)
-                covered = torch.zeros(self.input_shape, dtype=torch.bool)
+                covered = torch.zeros(self.input_shape, dtype=torch.bool, device=device)
                 covered[start:, start:, start:] = True
                 fill_map[0, channels][:, ~covered] = shift[channels, None]
-        self.register_buffer("fill_map", fill_map.to(device=weight0.device, dtype=weight0.dtype))
+        self.register_buffer("fill_map", fill_map.to(dtype=weight0.dtype))
 
     def _strain_conv(
         self,
@@ -301,7 +302,10 @@ class GroupedPatchConv3d(nn.Module):
         folded = weight.double() * s.reshape(1, o, 1, 1, 1, 1)
         conv.weight = nn.Parameter(folded.reshape(n * o, c, k, k, k).to(weight.dtype))
         if has_bias:
-            bias = pif.biases[strain].detach().double() if strain in pif.biases else torch.zeros(n, o).double()
+            if strain in pif.biases:
+                bias = pif.biases[strain].detach().double()
+            else:
+                bias = torch.zeros(n, o, dtype=torch.float64, device=weight.device)
             conv.bias = nn.Parameter((bias * s + t).reshape(n * o).to(weight.dtype))
         return conv.to(weight.device)
 
@@ -412,8 +416,8 @@ def _targets(logits: torch.Tensor, target: object) -> torch.Tensor:
     batch, n_classes = logits.shape
     if target is None:
         return logits.argmax(dim=1)
-    if isinstance(target, int) and not isinstance(target, bool):
-        targets = torch.full((batch,), target, dtype=torch.long)
+    if isinstance(target, (int, np.integer)) and not isinstance(target, bool):
+        targets = torch.full((batch,), int(target), dtype=torch.long)
     elif isinstance(target, (Sequence, torch.Tensor, np.ndarray)) and not isinstance(target, (str, bytes)):
         targets = torch.as_tensor(np.asarray(target)).reshape(-1)
         if targets.numel() != batch or targets.is_floating_point() or targets.dtype == torch.bool:
@@ -464,8 +468,7 @@ def lrp_composite(method: str, x: torch.Tensor, **options: object) -> Composite:
         high = float(x.max()) if opts["high"] is None else opts["high"]
         if float(x.min()) < low or float(x.max()) > high:
             raise ValueError(
-                f"input values [{float(x.min())}, {float(x.max())}] lie outside the z^B box "
-                f"low={low}, high={high}"
+                f"input values [{float(x.min())}, {float(x.max())}] lie outside the z^B box [{low}, {high}]"
             )
         first = ZBox(low=low, high=high, stabilizer=LRP_STABILIZER)
     return SpecialFirstLayerMapComposite(layer_map=layer_map, first_map=[(LinearLayers, first)])
@@ -562,14 +565,17 @@ def _occlusion(
                 total[(sample, slice(None), *region)] += drops[row]
     log.info(
         "occlusion: %d positions x %d input(s) in %d forward passes of up to %d copies (patch %s, stride %s)",
-        len(regions), x.shape[0], n_forward, batch_size, patch, stride,
+        len(regions),
+        x.shape[0],
+        n_forward,
+        batch_size,
+        patch,
+        stride,
     )
     return total / counts, n_forward
 
 
-def occlusion(
-    model: nn.Module, x: torch.Tensor, target: object = None, **options: object
-) -> tuple[torch.Tensor, int]:
+def occlusion(model: nn.Module, x: torch.Tensor, target: object = None, **options: object) -> tuple[torch.Tensor, int]:
     """Occlusion map ``(B, C, *spatial)`` of the target logits and the number of occluded forward passes.
 
     The occluded copies of all inputs go through the network ``batch_size`` at a time, so the
@@ -599,7 +605,9 @@ def attribute(model: nn.Module, x: torch.Tensor, method: str, target: object = N
     with torch.no_grad():
         logits = work(x)
     targets = _targets(logits, target)
-    log.info("%s attribution of %d input(s) %s for classes %s", method, x.shape[0], tuple(x.shape[1:]), targets.tolist())
+    log.info(
+        "%s attribution of %d input(s) %s for classes %s", method, x.shape[0], tuple(x.shape[1:]), targets.tolist()
+    )
     if method in ("lrp_epsilon", "lrp_alphabeta"):
         result = _lrp(work, x, targets, method, opts)
     elif method == "guided_backprop":
@@ -611,8 +619,11 @@ def attribute(model: nn.Module, x: torch.Tensor, method: str, target: object = N
     elif method == "integrated_gradients":
         with torch.enable_grad():
             result = IntegratedGradients(work).attribute(
-                x.clone().requires_grad_(True), baselines=torch.zeros_like(x), target=targets,
-                n_steps=opts["n_steps"], internal_batch_size=opts["batch_size"],
+                x.clone().requires_grad_(True),
+                baselines=torch.zeros_like(x),
+                target=targets,
+                n_steps=opts["n_steps"],
+                internal_batch_size=opts["batch_size"],
             )
     elif method == "occlusion":
         result, _ = _occlusion(work, x, targets, _target_scores(logits, targets), opts)
