@@ -30,6 +30,7 @@ include: "rules/register.smk"
 include: "rules/qc.smk"
 include: "rules/samples.smk"
 include: "rules/learn.smk"
+include: "rules/explain.smk"
 
 
 rule all:
@@ -46,3 +47,8 @@ rule preprocess:
 rule train:
     input:
         get_train_output,
+
+
+rule attribute:
+    input:
+        get_attribute_output,

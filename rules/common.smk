@@ -429,3 +429,33 @@ def get_train_output(wildcards):
     if patches.get("enabled", False):
         out.append(f"{SAMPLES}/reg-{patches.get('arm', 'syn')}_desc-patches.npy")
     return out
+
+
+# ---- Attribution -----------------------------------------------------------------------------
+ATTRIBUTION = "results/attribution"
+ATTRIBUTION_CFG = config.get("attribution", {})
+
+
+def attribution_inputs(wildcards):
+    """A run's checkpoint, predictions and the volume store it was trained on."""
+    run = f"{MODELS}/{wildcards.study}/{wildcards.variant}/split-{wildcards.split}_seed-{wildcards.seed}"
+    files = volume_store_files(variant_arm(wildcards.study, wildcards.variant))
+    files.update(model=f"{run}_model.pt", predictions=f"{run}_predictions.tsv")
+    return files
+
+
+def attribution_gpu():
+    """1 when attribution is configured to run on a CUDA device."""
+    return int(str(ATTRIBUTION_CFG.get("device", "auto")).startswith("cuda"))
+
+
+def get_attribute_output(wildcards):
+    """Targets of the attribute stage: every run of the configured studies, explained."""
+    out = []
+    for study in ATTRIBUTION_CFG.get("studies", ["registration"]):
+        if study_enabled(study):
+            out += [
+                p.replace("_metrics.json", "").replace(MODELS, ATTRIBUTION, 1)
+                for p in study_runs(study)
+            ]
+    return out

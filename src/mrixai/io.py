@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,9 +18,19 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
+def _remove(path: Path) -> None:
+    """Delete a file or a directory tree, if present."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds.
+
+    The block may write a file or create a directory there (a directory replaces ``path`` whole).
 
     The temporary name is fixed (``.<name>.partial<suffixes>``, suffixes kept so that writers that
     look at the extension behave the same): a job killed with SIGKILL cannot clean up after
@@ -30,15 +41,16 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     suffix = "".join(path.suffixes)
     stem = path.name[: len(path.name) - len(suffix)] if suffix else path.name
     tmp_path = path.parent / f".{stem}.partial{suffix}"
-    tmp_path.unlink(missing_ok=True)
+    _remove(tmp_path)
     try:
         yield tmp_path
-        if tmp_path.exists():
+        if tmp_path.is_dir():
+            _remove(path)  # a directory cannot be renamed onto a non-empty one
+        elif tmp_path.exists():
             os.chmod(tmp_path, 0o666 & ~_UMASK)
         os.replace(tmp_path, path)
     finally:
-        if tmp_path.exists():
-            tmp_path.unlink()
+        _remove(tmp_path)
 
 
 def save_nifti(

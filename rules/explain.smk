@@ -1,0 +1,36 @@
+# Attribution maps of the trained volume models (issue 4 builds statistics and figures on them).
+
+
+rule attribute_model:
+    input:
+        unpack(attribution_inputs),
+        code=pkg(
+            "explain/maps.py",
+            "explain/attribution.py",
+            "learn/train.py",
+            "learn/data.py",
+            "learn/metrics.py",
+            "learn/networks.py",
+            "io.py",
+        ),
+    output:
+        directory(f"{ATTRIBUTION}/{{study}}/{{variant}}/{RUN}"),
+    log:
+        f"{LOGS}/attribute_model/{{study}}/{{variant}}/{RUN}.log",
+    benchmark:
+        f"{BENCH}/attribute_model/{{study}}/{{variant}}/{RUN}.tsv"
+    wildcard_constraints:
+        study="registration|pif|transfer",
+    conda:
+        "../envs/explain.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+        gpu=attribution_gpu(),
+    params:
+        methods=ATTRIBUTION_CFG.get("methods", {}),
+        target=ATTRIBUTION_CFG.get("target", "positive"),
+        device=ATTRIBUTION_CFG.get("device", "auto"),
+    script:
+        "../scripts/attribute_model.py"
