@@ -251,3 +251,24 @@ def test_tiny_run_trains_every_study_without_leakage(tiny_run):
     fractions = pd.read_csv(res / "models" / "tissue" / "fractions.tsv", sep="\t", dtype={"unit": str})
     assert set(fractions.unit) == test_units and fractions.fraction_correct.between(0, 1).all()
     assert (fractions.n_slices == 2).all()  # 8 mm at 2 mm = 4 slices, every second one
+
+
+def test_tiny_run_explains_every_registration_run(tiny_run):
+    import pandas as pd
+
+    work, repo = tiny_run
+    run_snakemake(work, "attribute", "--cores", "2", config=TINY, repo=repo)
+    res = work / "results"
+    cfg = yaml.safe_load((REPO / "config.yaml").read_text())["attribution"]
+    splits = pd.read_csv(res / "splits" / "splits.tsv", sep="\t", dtype={"unit": str})
+    test_units = sorted(splits.loc[splits.partition == "test", "unit"])
+    grid = yaml.safe_load((res / "samples" / "reg-syn_desc-volumes.json").read_text())
+    for arm in ARMS:
+        folder = res / "attribution" / "registration" / f"reg-{arm}" / "split-0_seed-0"
+        table = pd.read_csv(folder / "index.tsv", sep="\t", dtype={"unit": str})
+        assert sorted(table.unit.unique()) == test_units and set(table.method) == set(cfg["methods"])
+        img = nib.load(folder / f"sub-{test_units[0]}_method-lrp_epsilon_attribution.nii.gz")
+        assert list(img.shape) == grid["grid"] and np.allclose(img.affine, grid["affine"])
+        assert np.isfinite(img.get_fdata()).all()
+    log = (res / "logs" / "attribute_model" / "registration" / "reg-syn" / "split-0_seed-0.log").read_text()
+    assert "forward passes" in log  # occlusion reports how many batched passes it made
