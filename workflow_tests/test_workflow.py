@@ -257,7 +257,7 @@ def test_tiny_run_explains_every_registration_run(tiny_run):
     import pandas as pd
 
     work, repo = tiny_run
-    run_snakemake(work, "attribute", "--cores", "2", config=TINY, repo=repo)
+    run_snakemake(work, "--cores", "2", "attribute", config=TINY, repo=repo)
     res = work / "results"
     cfg = yaml.safe_load((REPO / "config.yaml").read_text())["attribution"]
     splits = pd.read_csv(res / "splits" / "splits.tsv", sep="\t", dtype={"unit": str})
