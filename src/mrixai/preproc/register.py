@@ -141,6 +141,19 @@ def transform_list(arm: str, affine_xfm: str | Path | None, warp: str | Path | N
     return [str(warp), str(affine_xfm)]
 
 
+def _applier(template: TemplateFiles, transforms: Sequence[str]):
+    """A function that resamples an image file onto the template grid through ``transforms``."""
+    import ants
+
+    fixed = ants.image_read(str(template.t1w))
+
+    def apply(path, interpolator):
+        moving = ants.image_read(str(path))
+        return ants.apply_transforms(fixed, moving, list(transforms), interpolator=interpolator)
+
+    return apply
+
+
 def warp_brain_to_template(
     template: TemplateFiles,
     transforms: Sequence[str],
@@ -150,14 +163,7 @@ def warp_brain_to_template(
     out_mask: str | Path,
 ) -> None:
     """Resample the brain image (linear) and its mask (nearest label) onto the template grid."""
-    import ants
-
-    fixed = ants.image_read(str(template.t1w))
-
-    def apply(path, interpolator):
-        moving = ants.image_read(str(path))
-        return ants.apply_transforms(fixed, moving, list(transforms), interpolator=interpolator)
-
+    apply = _applier(template, transforms)
     save_image(from_ants(apply(brain_path, "linear")), out_brain)
     save_image(from_ants(apply(mask_path, "genericLabel"), dtype=np.uint8), out_mask)
 
@@ -171,14 +177,7 @@ def warp_tissue_to_template(
     out_probsegs: Mapping[str, str | Path],
 ) -> None:
     """Resample the label map (nearest label) and tissue probabilities (linear, clipped to [0, 1])."""
-    import ants
-
-    fixed = ants.image_read(str(template.t1w))
-
-    def apply(path, interpolator):
-        moving = ants.image_read(str(path))
-        return ants.apply_transforms(fixed, moving, list(transforms), interpolator=interpolator)
-
+    apply = _applier(template, transforms)
     save_image(from_ants(apply(dseg_path, "genericLabel"), dtype=np.uint8), out_dseg)
     for tissue in TISSUES:
         prob = from_ants(apply(probseg_paths[tissue], "linear"))
