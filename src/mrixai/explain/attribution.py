@@ -78,7 +78,7 @@ from zennit.core import Composite
 from zennit.rules import AlphaBeta, Epsilon, Flat, ZBox
 from zennit.types import Linear as LinearLayers
 
-from mrixai.learn.networks import PatchIndividualConv3d
+from mrixai.learn.networks import PatchIndividualConv3d, assemble_patches, cut_patches
 
 log = logging.getLogger(__name__)
 
@@ -313,19 +313,8 @@ class GroupedPatchConv3d(nn.Module):
         """One strain's ``(B, out_channels, *input_shape)`` map: patches -> grouped conv -> map."""
         start, p = self.offsets[strain], self.patch_size
         grid = self.grids[strain]
-        n = math.prod(grid)
-        batch, channels = x.shape[:2]
-        part = x[:, :, start:, start:, start:]
-        high = [g * p - (d - start) for g, d in zip(grid, self.input_shape)]
-        part = F.pad(part, (0, high[2], 0, high[1], 0, high[0]))
-        part = part.reshape(batch, channels, grid[0], p, grid[1], p, grid[2], p)
-        part = part.permute(0, 2, 4, 6, 1, 3, 5, 7).reshape(batch, n * channels, p, p, p)
-        out = self.convs[strain](part)
-        out = out.reshape(batch, grid[0], grid[1], grid[2], self.out_channels, p, p, p)
-        out = out.permute(0, 4, 1, 5, 2, 6, 3, 7).reshape(batch, self.out_channels, *(g * p for g in grid))
-        d, h, w = (size - start for size in self.input_shape)
-        out = out[:, :, :d, :h, :w]
-        return F.pad(out, (start, 0, start, 0, start, 0))
+        out = self.convs[strain](cut_patches(x, start, p, grid))
+        return assemble_patches(out, start, p, grid, self.input_shape)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, in_channels, *input_shape) -> (B, n_output_channels, *input_shape)``."""

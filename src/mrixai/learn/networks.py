@@ -90,6 +90,35 @@ def _check_dropout(value: object) -> float:
 # ---------------------------------------------------------------------------------------------
 
 
+def cut_patches(x: torch.Tensor, start: int, p: int, grid: Sequence[int]) -> torch.Tensor:
+    """Patches of edge ``p`` from ``start`` on every axis, stacked into channels.
+
+    ``(B, C, D, H, W) -> (B, N * C, p, p, p)`` with ``N = prod(grid)`` patches in (d, h, w) order;
+    the map is zero-padded at the high end to ``grid * p`` voxels.
+    """
+    batch, channels = x.shape[:2]
+    part = x[:, :, start:, start:, start:]
+    high = [g * p - d for g, d in zip(grid, part.shape[2:])]
+    part = F.pad(part, (0, high[2], 0, high[1], 0, high[0]))
+    # (B, C, nD, p, nH, p, nW, p) -> (B, nD, nH, nW, C, p, p, p) -> (B, N * C, p, p, p)
+    part = part.reshape(batch, channels, grid[0], p, grid[1], p, grid[2], p)
+    return part.permute(0, 2, 4, 6, 1, 3, 5, 7).reshape(batch, math.prod(grid) * channels, p, p, p)
+
+
+def assemble_patches(
+    out: torch.Tensor, start: int, p: int, grid: Sequence[int], input_shape: Sequence[int]
+) -> torch.Tensor:
+    """Inverse of :func:`cut_patches` for per-patch outputs: ``(B, N * O, p, p, p)`` back to a
+    ``(B, O, *input_shape)`` map (cropped, and zero below ``start``)."""
+    batch = out.shape[0]
+    channels = out.shape[1] // math.prod(grid)
+    # (B, N * O, p, p, p) -> (B, O, nD, p, nH, p, nW, p) -> (B, O, nD * p, nH * p, nW * p)
+    out = out.reshape(batch, grid[0], grid[1], grid[2], channels, p, p, p)
+    out = out.permute(0, 4, 1, 5, 2, 6, 3, 7).reshape(batch, channels, *(g * p for g in grid))
+    out = out[:, :, : input_shape[0] - start, : input_shape[1] - start, : input_shape[2] - start]
+    return F.pad(out, (start, 0, start, 0, start, 0))
+
+
 class PatchIndividualConv3d(nn.Module):
     """3D convolution with its own filters for every patch of the feature map (no weight sharing).
 
@@ -205,21 +234,11 @@ class PatchIndividualConv3d(nn.Module):
         start, p, k = self.offset(strain), self.patch_size, self.kernel_size
         grid = self.grid(strain)
         n = math.prod(grid)
-        batch, channels = x.shape[:2]
-        part = x[:, :, start:, start:, start:]
-        high = [g * p - (d - start) for g, d in zip(grid, self.input_shape)]
-        part = F.pad(part, (0, high[2], 0, high[1], 0, high[0]))
-        # (B, C, nD, p, nH, p, nW, p) -> (B, nD, nH, nW, C, p, p, p) -> (B, N * C, p, p, p)
-        part = part.reshape(batch, channels, grid[0], p, grid[1], p, grid[2], p)
-        part = part.permute(0, 2, 4, 6, 1, 3, 5, 7).reshape(batch, n * channels, p, p, p)
-        weight = self.weights[strain].reshape(n * self.out_channels, channels, k, k, k)
+        part = cut_patches(x, start, p, grid)
+        weight = self.weights[strain].reshape(n * self.out_channels, x.shape[1], k, k, k)
         bias = self._bias(strain)
         out = F.conv3d(part, weight, None if bias is None else bias.reshape(-1), padding=k // 2, groups=n)
-        # (B, N * O, p, p, p) -> (B, O, nD, p, nH, p, nW, p) -> (B, O, nD * p, nH * p, nW * p)
-        out = out.reshape(batch, grid[0], grid[1], grid[2], self.out_channels, p, p, p)
-        out = out.permute(0, 4, 1, 5, 2, 6, 3, 7).reshape(batch, self.out_channels, *(g * p for g in grid))
-        out = out[:, :, : self.input_shape[0] - start, : self.input_shape[1] - start, : self.input_shape[2] - start]
-        return F.pad(out, (start, 0, start, 0, start, 0))
+        return assemble_patches(out, start, p, grid, self.input_shape)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, in_channels, *input_shape) -> (B, n_output_channels, *input_shape)``."""
