@@ -2,6 +2,7 @@
 import os
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 sys.path.insert(0, f"{workflow.basedir}/src")
 # Scripts import the project's package; jobs (conda envs included) find it through PYTHONPATH.
@@ -295,14 +296,6 @@ if len(GROUPS) != 2:
         "give one complete config file instead."
     )
 
-GROUPS = list(config["label"]["groups"])
-if len(GROUPS) != 2:
-    raise ValueError(
-        f"label.groups must name exactly two groups, got {GROUPS}. "
-        "Stacked --configfile files merge dictionaries, so groups from config.yaml stay: "
-        "give one complete config file instead."
-    )
-
 
 def volume_store_files(arm):
     """The volume store of one arm: array, index and grid sidecar."""
@@ -429,6 +422,60 @@ def get_train_output(wildcards):
     if patches.get("enabled", False):
         out.append(f"{SAMPLES}/reg-{patches.get('arm', 'syn')}_desc-patches.npy")
     return out
+
+
+def _same_run_in_registration(study, variant):
+    """The registration variant whose runs equal (study, variant)'s runs, or None.
+
+    A PIF baseline or a transfer pretraining on an arm the registration study also trains,
+    with the same model, settings and no more repeats, would be a bit-identical retraining
+    (runs are seeded from the config seed, split and seed): such runs are shared instead.
+    """
+    if study == "registration" or not study_enabled("registration"):
+        return None
+    if study_repeats(study) > study_repeats("registration"):
+        return None
+    source = f"reg-{variant_arm(study, variant)}"
+    if source not in study_variants("registration"):
+        return None
+    mine = run_options(SimpleNamespace(study=study, variant=variant))
+    theirs = run_options(SimpleNamespace(study="registration", variant=source))
+    return source if mine == theirs else None
+
+
+SHARED_VARIANTS = {
+    variant: source
+    for study in ("pif", "transfer")
+    if study_enabled(study)
+    for variant in study_variants(study)
+    if (source := _same_run_in_registration(study, variant))
+}
+
+
+def shared_run_source(wildcards):
+    """Files of the registration run that a shared run reuses."""
+    base = f"{MODELS}/registration/{SHARED_VARIANTS[wildcards.variant]}/{RUN}".format(
+        split=wildcards.split, seed=wildcards.seed
+    )
+    return {
+        "model": f"{base}_model.pt",
+        "history": f"{base}_history.tsv",
+        "predictions": f"{base}_predictions.tsv",
+        "metrics": f"{base}_metrics.json",
+    }
+
+
+def _variant_pattern(variants):
+    """A wildcard regex matching exactly ``variants`` (one that matches nothing when empty)."""
+    return "|".join(variants) if variants else "(?!)"
+
+
+ALL_VOLUME_VARIANTS = [
+    "reg-none", "reg-linear", "reg-syn", "model-baseline", "model-pif",
+    "init-pretrain", "init-scratch", "init-finetune",
+]
+TRAINED_VARIANTS = _variant_pattern([v for v in ALL_VOLUME_VARIANTS if v not in SHARED_VARIANTS])
+SHARED_VARIANT_PATTERN = _variant_pattern(list(SHARED_VARIANTS))
 
 
 # ---- Attribution -----------------------------------------------------------------------------

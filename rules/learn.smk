@@ -25,7 +25,7 @@ rule train_volume_model:
         f"{BENCH}/train_volume_model/{{study}}/{{variant}}/{RUN}.tsv"
     wildcard_constraints:
         study="registration|pif|transfer",
-        variant="reg-(none|linear|syn)|model-(baseline|pif)|init-(pretrain|scratch|finetune)",
+        variant=TRAINED_VARIANTS,
     conda:
         "../envs/learn.yaml"
     threads: training_threads
@@ -38,6 +38,32 @@ rule train_volume_model:
         seed=config["seed"],
     script:
         "../scripts/train_volume_model.py"
+
+
+rule share_registration_run:
+    input:
+        unpack(shared_run_source),
+        code=pkg("learn/run.py", "io.py"),
+    output:
+        model=protected(f"{MODELS}/{{study}}/{{variant}}/{RUN}_model.pt"),
+        history=f"{MODELS}/{{study}}/{{variant}}/{RUN}_history.tsv",
+        predictions=f"{MODELS}/{{study}}/{{variant}}/{RUN}_predictions.tsv",
+        metrics=f"{MODELS}/{{study}}/{{variant}}/{RUN}_metrics.json",
+    log:
+        f"{LOGS}/share_registration_run/{{study}}/{{variant}}/{RUN}.log",
+    benchmark:
+        f"{BENCH}/share_registration_run/{{study}}/{{variant}}/{RUN}.tsv"
+    wildcard_constraints:
+        study="pif|transfer",
+        variant=SHARED_VARIANT_PATTERN,
+    conda:
+        "../envs/learn.yaml"
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=2,
+    script:
+        "../scripts/share_registration_run.py"
 
 
 rule train_subimage_model:

@@ -267,7 +267,7 @@ def test_tiny_run_explains_every_registration_run(tiny_run):
         folder = res / "attribution" / "registration" / f"reg-{arm}" / "split-0_seed-0"
         table = pd.read_csv(folder / "index.tsv", sep="\t", dtype={"unit": str})
         assert sorted(table.unit.unique()) == test_units and set(table.method) == set(cfg["methods"])
-        img = nib.load(folder / f"sub-{test_units[0]}_method-lrp_epsilon_attribution.nii.gz")
+        img = nib.load(folder / f"sub-{test_units[0]}_method-lrpeps_attribution.nii.gz")
         assert list(img.shape) == grid["grid"] and np.allclose(img.affine, grid["affine"])
         assert np.isfinite(img.get_fdata()).all()
     log = (res / "logs" / "attribute_model" / "registration" / "reg-syn" / "split-0_seed-0.log").read_text()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -34,12 +35,23 @@ def check_methods(methods: Mapping[str, Mapping]) -> dict[str, dict]:
         raise ValueError("attribution.methods is empty")
     out = {}
     for name, spec in methods.items():
+        if not re.fullmatch(r"[A-Za-z0-9]+", str(name)):
+            raise ValueError(
+                f"attribution.methods: name {name!r} must be letters and digits only "
+                "(it becomes the BIDS entity method-<name> in file names)"
+            )
         spec = dict(spec or {})
+        spec.pop("label", None)
         method = spec.pop("method", name)
         if method not in METHODS:
             raise ValueError(f"attribution.methods.{name}: unknown method {method!r}; valid: {METHODS}")
         out[name] = {"method": method, **method_options(method, **spec)}
     return out
+
+
+def method_labels(methods: Mapping[str, Mapping]) -> dict[str, str]:
+    """Figure label of every configured method: its ``label``, else its name."""
+    return {name: str((spec or {}).get("label", name)) for name, spec in methods.items()}
 
 
 def explain_run(

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import shutil
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -120,3 +123,31 @@ def train_on_volumes(
              metrics["balanced_accuracy"], metrics["roc_auc"], summary["best_epoch"], summary["epochs_run"],
              summary["wall_time_s"])
     return metrics
+
+
+def share_run(src: Mapping[str, str | Path], dst: Mapping[str, str | Path], study: str, variant: str) -> None:
+    """Reuse a finished run as the run of another study whose training would be identical.
+
+    The model, history and predictions are hard-linked (copied where links are impossible);
+    the metrics JSON is rewritten with the new ``study`` and ``variant`` and a ``shared_from``
+    field naming the source run, so summaries and figures stay truthful about where it came from.
+    """
+    keys = ("model", "history", "predictions", "metrics")
+    for mapping, name in ((src, "source"), (dst, "destination")):
+        missing = [k for k in keys if k not in mapping]
+        if missing:
+            raise ValueError(f"share_run: {name} files lack {missing}")
+    for key in ("model", "history", "predictions"):
+        target = Path(dst[key])
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.unlink(missing_ok=True)
+        try:
+            os.link(src[key], target)
+        except OSError:
+            shutil.copy2(src[key], target)
+    metrics = json.loads(Path(src["metrics"]).read_text())
+    metrics["shared_from"] = f"{metrics.get('study')}/{metrics.get('variant')}"
+    metrics.update(study=study, variant=variant)
+    write_metrics(metrics, dst["metrics"])
+    log.info("run of %s/%s reused for %s/%s (identical training)", metrics["shared_from"], Path(src["model"]).name,
+             study, variant)
