@@ -31,6 +31,7 @@ include: "rules/qc.smk"
 include: "rules/samples.smk"
 include: "rules/learn.smk"
 include: "rules/explain.smk"
+include: "rules/analysis.smk"
 
 
 rule all:
@@ -52,3 +53,8 @@ rule train:
 rule attribute:
     input:
         get_attribute_output,
+
+
+rule analyse:
+    input:
+        get_analysis_output,

@@ -506,3 +506,155 @@ def get_attribute_output(wildcards):
                 for p in study_runs(study)
             ]
     return out
+
+
+# ---- Analysis: atlas metrics, checks, statistics -----------------------------------------------
+STATS = "results/stats"
+FIGURES = "results/figures"
+ANALYSIS_CFG = config.get("analysis", {})
+METHOD_NAMES = list(ATTRIBUTION_CFG.get("methods", {}))
+PRIMARY_METHOD = ANALYSIS_CFG.get("primary_method", "lrpb0")
+RANDOMISATION_CFG = ANALYSIS_CFG.get("randomisation", {})
+RANDOMISATION_METHODS = RANDOMISATION_CFG.get(
+    "methods", [m for m in ("lrpb0", "gbp", "gxi", "gradcam") if m in METHOD_NAMES]
+)
+HIPPOCAMPUS_CFG = ANALYSIS_CFG.get("hippocampus", {})
+for _name, _value in (("primary_method", [PRIMARY_METHOD]), ("randomisation.methods", RANDOMISATION_METHODS)):
+    _unknown = [m for m in _value if m not in METHOD_NAMES]
+    if _unknown:
+        raise ValueError(
+            f"analysis.{_name}: {_unknown} not among attribution.methods {METHOD_NAMES}"
+        )
+
+
+def lrp_beta_methods():
+    """Configured alpha-beta LRP methods, ordered by beta (for the top-10 overlap across betas)."""
+    specs = ATTRIBUTION_CFG.get("methods", {})
+    betas = {
+        name: float(spec.get("beta", 0))
+        for name, spec in specs.items()
+        if spec.get("method") == "lrp_alphabeta"
+    }
+    return sorted(betas, key=betas.get)
+
+
+def explained_variants():
+    """(study, variant) pairs whose runs are explained and analysed."""
+    return [
+        (study, variant)
+        for study in ATTRIBUTION_CFG.get("studies", ["registration"])
+        if study_enabled(study)
+        for variant in study_variants(study)
+    ]
+
+
+def variant_runs(study, variant):
+    """Attribution directories of every run of one variant."""
+    return expand(
+        f"{ATTRIBUTION}/{study}/{variant}/{RUN}",
+        split=range(N_SPLITS),
+        seed=range(study_repeats(study)),
+    )
+
+
+def aggregate_inputs(wildcards):
+    """Attribution runs of a variant, the atlas and the store grid they were computed on."""
+    arm = variant_arm(wildcards.study, wildcards.variant)
+    return {
+        "runs": variant_runs(wildcards.study, wildcards.variant),
+        "atlas": str(TEMPLATE.atlas),
+        "labels": str(TEMPLATE.atlas_labels),
+        "store": volume_store_files(arm)["json"],
+    }
+
+
+def ground_truth_inputs(wildcards):
+    """What the planted-effect check reads for one variant."""
+    files = aggregate_inputs(wildcards)
+    files.update(
+        regions=f"{ATTRIBUTION}/{wildcards.study}/{wildcards.variant}_regions.tsv",
+        effect=EFFECT_MASK,
+        brain=str(TEMPLATE.mask),
+    )
+    return files
+
+
+def first_run(wildcards):
+    """Checkpoint, attribution and store of a variant's first run (split 0, seed 0)."""
+    run = "split-0_seed-0"
+    arm = variant_arm(wildcards.study, wildcards.variant)
+    store = volume_store_files(arm)
+    return {
+        "model": f"{MODELS}/{wildcards.study}/{wildcards.variant}/{run}_model.pt",
+        "run": f"{ATTRIBUTION}/{wildcards.study}/{wildcards.variant}/{run}",
+        "npy": store["npy"],
+        "tsv": store["tsv"],
+    }
+
+
+def volume_transforms(wildcards):
+    """Native->template transforms whose inverse carries the atlas into a unit's native space."""
+    files = arm_transforms(wildcards)
+    if "warp" in files:
+        return {
+            "affine": files["affine"],
+            "inverse_warp": files["warp"].replace(
+                f"from-{CONTRAST}_to-template", f"from-template_to-{CONTRAST}"
+            ),
+        }
+    if "affine" in files:
+        return {"affine": files["affine"]}
+    raise ValueError(
+        "regional volumes need the linear or syn registration arm; registration is "
+        f"{ARMS}"
+    )
+
+
+def region_volume_tables(wildcards):
+    """Native regional volume tables of every unit."""
+    return {u: f"{PRE.format(subject=u)}_atlas-Neuromorphometrics_morph.tsv" for u in UNITS}
+
+
+def hippocampus_inputs(wildcards):
+    return {
+        "regions": f"{ATTRIBUTION}/{wildcards.study}/{wildcards.variant}_regions.tsv",
+        **{f"vol_{u}": p for u, p in region_volume_tables(wildcards).items()},
+    }
+
+
+def get_analysis_output(wildcards):
+    """Statistics tables of every enabled study and every explained variant."""
+    out = []
+    if study_enabled("registration"):
+        out += [f"{STATS}/registration_wilcoxon.tsv", f"{STATS}/registration_friedman.tsv"]
+    if study_enabled("tissue"):
+        out += [f"{STATS}/tissue_kruskal.tsv", f"{STATS}/tissue_posthoc.tsv"]
+    out += [f"{STATS}/{s}_comparison.tsv" for s in ("pif", "transfer") if study_enabled(s)]
+    for study, variant in explained_variants():
+        base = f"{STATS}/{study}/{variant}"
+        out += [
+            f"{ATTRIBUTION}/{study}/{variant}_regions.tsv",
+            f"{base}_robustness-l2.tsv",
+            f"{base}_randomisation.tsv",
+            f"{base}_hippocampus-test.tsv",
+        ]
+        if config["dataset"] == "synthetic":
+            out.append(f"{base}_enrichment.tsv")
+    return out
+
+
+def registration_metric_files(wildcards):
+    """Per-run metric files (with ROC points) of the registration study."""
+    return study_runs("registration")
+
+
+def planted_region_names(wildcards):
+    """Atlas names of the synthetic cohort's planted regions (merged hemispheres if configured)."""
+    from mrixai.explain.regions import planted_regions
+
+    synth = config.get("synthetic", {})
+    return planted_regions(
+        synth.get("shrink_regions", []),
+        synth.get("grow_regions", []),
+        ANALYSIS_CFG.get("merge_hemispheres", True),
+    )

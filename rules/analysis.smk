@@ -1,0 +1,255 @@
+# Atlas metrics of the attribution maps, checks of the explanations, and the studies' statistics.
+
+
+rule aggregate_attribution:
+    input:
+        unpack(aggregate_inputs),
+        code=pkg(
+            "explain/aggregate.py",
+            "explain/regions.py",
+            "explain/robustness.py",
+            "io.py",
+        ),
+    output:
+        regions=f"{ATTRIBUTION}/{{study}}/{{variant}}_regions.tsv",
+        maps=directory(f"{ATTRIBUTION}/{{study}}/{{variant}}_means"),
+    log:
+        f"{LOGS}/aggregate_attribution/{{study}}/{{variant}}.log",
+    benchmark:
+        f"{BENCH}/aggregate_attribution/{{study}}/{{variant}}.tsv"
+    wildcard_constraints:
+        study="registration|pif|transfer",
+    conda:
+        "../envs/explain.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=20,
+    params:
+        merge_hemispheres=ANALYSIS_CFG.get("merge_hemispheres", True),
+    script:
+        "../scripts/aggregate_attribution.py"
+
+
+rule measure_region_volumes:
+    input:
+        unpack(volume_transforms),
+        reference=f"{PRE}_desc-brain_{CONTRAST}.nii.gz",
+        gm=f"{PRE}_label-GM_probseg.nii.gz",
+        atlas=TEMPLATE.atlas,
+        labels=TEMPLATE.atlas_labels,
+        code=pkg("explain/neuro.py", "explain/regions.py", "io.py"),
+    output:
+        tsv=f"{PRE}_atlas-Neuromorphometrics_morph.tsv",
+    log:
+        f"{LOGS}/measure_region_volumes/sub-{{subject}}.log",
+    benchmark:
+        f"{BENCH}/measure_region_volumes/sub-{{subject}}.tsv"
+    conda:
+        "../envs/imaging.yaml"
+    threads: 1
+    resources:
+        mem_mb=mem_mb(2000),
+        runtime=runtime_min(5),
+    params:
+        merge_hemispheres=ANALYSIS_CFG.get("merge_hemispheres", True),
+    script:
+        "../scripts/measure_region_volumes.py"
+
+
+rule check_ground_truth:
+    input:
+        unpack(ground_truth_inputs),
+        code=pkg(
+            "explain/checks.py",
+            "explain/aggregate.py",
+            "explain/regions.py",
+            "io.py",
+        ),
+    output:
+        enrichment=f"{STATS}/{{study}}/{{variant}}_enrichment.tsv",
+        ranks=f"{STATS}/{{study}}/{{variant}}_planted-ranks.tsv",
+    log:
+        f"{LOGS}/check_ground_truth/{{study}}/{{variant}}.log",
+    benchmark:
+        f"{BENCH}/check_ground_truth/{{study}}/{{variant}}.tsv"
+    wildcard_constraints:
+        study="registration|pif|transfer",
+    conda:
+        "../envs/explain.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=20,
+    params:
+        planted=planted_region_names,
+        positive_group=GROUPS[1],
+        rank_metric=ANALYSIS_CFG.get("rank_metric", "density"),
+    script:
+        "../scripts/check_ground_truth.py"
+
+
+rule check_randomisation:
+    input:
+        unpack(first_run),
+        code=pkg(
+            "explain/checks.py",
+            "explain/attribution.py",
+            "explain/maps.py",
+            "learn/train.py",
+            "learn/networks.py",
+            "io.py",
+        ),
+    output:
+        tsv=f"{STATS}/{{study}}/{{variant}}_randomisation.tsv",
+    log:
+        f"{LOGS}/check_randomisation/{{study}}/{{variant}}.log",
+    benchmark:
+        f"{BENCH}/check_randomisation/{{study}}/{{variant}}.tsv"
+    wildcard_constraints:
+        study="registration|pif|transfer",
+    conda:
+        "../envs/explain.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+        gpu=attribution_gpu(),
+    params:
+        methods=ATTRIBUTION_CFG.get("methods", {}),
+        names=RANDOMISATION_METHODS,
+        seed=config["seed"],
+        device=ATTRIBUTION_CFG.get("device", "auto"),
+        target=ATTRIBUTION_CFG.get("target", "positive"),
+    script:
+        "../scripts/check_randomisation.py"
+
+
+rule test_hippocampus:
+    input:
+        unpack(hippocampus_inputs),
+        code=pkg("explain/checks.py", "explain/neuro.py", "io.py"),
+    output:
+        points=f"{STATS}/{{study}}/{{variant}}_hippocampus-points.tsv",
+        test=f"{STATS}/{{study}}/{{variant}}_hippocampus-test.tsv",
+    log:
+        f"{LOGS}/test_hippocampus/{{study}}/{{variant}}.log",
+    benchmark:
+        f"{BENCH}/test_hippocampus/{{study}}/{{variant}}.tsv"
+    wildcard_constraints:
+        study="registration|pif|transfer",
+    conda:
+        "../envs/explain.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        method=PRIMARY_METHOD,
+        region=HIPPOCAMPUS_CFG.get("region", "Hippocampus"),
+        metric=HIPPOCAMPUS_CFG.get("metric", "sum_abs"),
+        permutations=HIPPOCAMPUS_CFG.get("permutations", 10000),
+        seed=config["seed"],
+    script:
+        "../scripts/test_hippocampus.py"
+
+
+rule measure_robustness:
+    input:
+        regions=f"{ATTRIBUTION}/{{study}}/{{variant}}_regions.tsv",
+        maps=f"{ATTRIBUTION}/{{study}}/{{variant}}_means",
+        code=pkg(
+            "analysis.py",
+            "explain/robustness.py",
+            "explain/aggregate.py",
+            "stats.py",
+            "io.py",
+        ),
+    output:
+        l2=f"{STATS}/{{study}}/{{variant}}_robustness-l2.tsv",
+        topk=f"{STATS}/{{study}}/{{variant}}_robustness-topk.tsv",
+        overlap=f"{STATS}/{{study}}/{{variant}}_beta-overlap.tsv",
+    log:
+        f"{LOGS}/measure_robustness/{{study}}/{{variant}}.log",
+    benchmark:
+        f"{BENCH}/measure_robustness/{{study}}/{{variant}}.tsv"
+    wildcard_constraints:
+        study="registration|pif|transfer",
+    conda:
+        "../envs/explain.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        methods=METHOD_NAMES,
+        beta_methods=lrp_beta_methods(),
+        k=ANALYSIS_CFG.get("robustness_top_k", 10),
+    script:
+        "../scripts/measure_robustness.py"
+
+
+rule test_registration_arms:
+    input:
+        summary=f"{MODELS}/registration/summary.tsv",
+        metrics=registration_metric_files,
+        code=pkg("analysis.py", "stats.py", "io.py"),
+    output:
+        wilcoxon=f"{STATS}/registration_wilcoxon.tsv",
+        friedman=f"{STATS}/registration_friedman.tsv",
+        roc=f"{STATS}/registration_roc.tsv",
+    log:
+        f"{LOGS}/test_registration_arms.log",
+    benchmark:
+        f"{BENCH}/test_registration_arms.tsv"
+    conda:
+        "../envs/stats.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    script:
+        "../scripts/test_registration_arms.py"
+
+
+rule test_tissue_sets:
+    input:
+        fractions=f"{MODELS}/tissue/fractions.tsv",
+        code=pkg("analysis.py", "stats.py", "io.py"),
+    output:
+        kruskal=f"{STATS}/tissue_kruskal.tsv",
+        posthoc=f"{STATS}/tissue_posthoc.tsv",
+    log:
+        f"{LOGS}/test_tissue_sets.log",
+    benchmark:
+        f"{BENCH}/test_tissue_sets.tsv"
+    conda:
+        "../envs/stats.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    script:
+        "../scripts/test_tissue_sets.py"
+
+
+rule compare_study_variants:
+    input:
+        summary=f"{MODELS}/{{study}}/summary.tsv",
+        code=pkg("analysis.py", "stats.py", "io.py"),
+    output:
+        tsv=f"{STATS}/{{study}}_comparison.tsv",
+    log:
+        f"{LOGS}/compare_study_variants/{{study}}.log",
+    benchmark:
+        f"{BENCH}/compare_study_variants/{{study}}.tsv"
+    wildcard_constraints:
+        study="pif|transfer",
+    conda:
+        "../envs/stats.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    script:
+        "../scripts/compare_study_variants.py"

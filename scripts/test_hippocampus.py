@@ -1,0 +1,19 @@
+"""Hippocampal relevance vs hippocampal grey-matter volume among true positives (permutation test)."""
+
+from mrixai.explain.checks import hippocampus_check
+from mrixai.workflow import setup_logging
+
+setup_logging(snakemake.log[0])
+inp, p = snakemake.input, snakemake.params
+volumes = {key.removeprefix("vol_"): path for key, path in inp.items() if key.startswith("vol_")}
+hippocampus_check(
+    inp.regions,
+    volumes,
+    snakemake.output.points,
+    snakemake.output.test,
+    method=p.method,
+    region=p.region,
+    metric=p.metric,
+    n_permutations=p.permutations,
+    seed=p.seed,
+)

@@ -1,0 +1,1 @@
+"""Figures: shared style and helpers (common), learning studies (studies), attribution maps (attribution)."""
