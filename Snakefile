@@ -8,6 +8,9 @@ min_version("9.0")
 configfile: "config.yaml"
 
 
+report: "report/workflow.rst"
+
+
 validate(config, "src/mrixai/schemas/config.schema.yaml")
 
 
@@ -32,6 +35,7 @@ include: "rules/samples.smk"
 include: "rules/learn.smk"
 include: "rules/explain.smk"
 include: "rules/analysis.smk"
+include: "rules/figures.smk"
 
 
 rule all:
@@ -58,3 +62,8 @@ rule attribute:
 rule analyse:
     input:
         get_analysis_output,
+
+
+rule figures:
+    input:
+        get_figures_output,

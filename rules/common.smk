@@ -197,6 +197,7 @@ def get_preprocess_output(wildcards):
 def get_final_output(wildcards):
     """Targets of the default target: everything the implemented stages produce."""
     out = get_preprocess_output(wildcards) + get_train_output(wildcards)
+    out += get_analysis_output(wildcards) + get_figures_output(wildcards)
     if config["dataset"] == "synthetic":
         out.append(EFFECT_MASK)
     return out
@@ -658,3 +659,70 @@ def planted_region_names(wildcards):
         synth.get("grow_regions", []),
         ANALYSIS_CFG.get("merge_hemispheres", True),
     )
+
+
+# ---- Figures ---------------------------------------------------------------------------------
+FIGURE_CODE = pkg(
+    "figures/make.py",
+    "figures/attribution.py",
+    "figures/studies.py",
+    "figures/common.py",
+    "explain/aggregate.py",
+    "explain/regions.py",
+    "io.py",
+)
+METHOD_LABELS = {
+    name: str((spec or {}).get("label", name))
+    for name, spec in ATTRIBUTION_CFG.get("methods", {}).items()
+}
+QC_MONTAGE_ARM = "syn" if "syn" in ARMS else ARMS[-1]
+COMPARED_VARIANTS = {
+    "pif": ["model-baseline", "model-pif"],
+    "transfer": ["init-scratch", "init-finetune"],
+}
+
+
+def comparison_variants(wildcards):
+    """The two variants a PIF or transfer comparison figure sets side by side."""
+    return COMPARED_VARIANTS[wildcards.study]
+
+
+def qc_montage_images(wildcards):
+    """Template-space brains of every unit in the QC montage's arm."""
+    return template_images(QC_MONTAGE_ARM)
+
+
+def variant_store_json(wildcards):
+    """Grid sidecar of the volume store a variant was trained and explained on."""
+    return volume_store_files(variant_arm(wildcards.study, wildcards.variant))["json"]
+
+
+ATTRIBUTION_FIGURES = [
+    "class-maps",
+    "outcome-maps",
+    "run-maps",
+    "top-regions",
+    "beta-overlap",
+    "hippocampus",
+    "robustness-l2",
+    "robustness-topk",
+    "randomisation",
+]
+
+
+def get_figures_output(wildcards):
+    """Every figure (PNG and PDF) of the enabled studies and the explained variants."""
+    names = ["qc_montage"]
+    if study_enabled("registration"):
+        names += ["registration_metrics", "registration_roc", "registration_splits"]
+    if study_enabled("tissue"):
+        names.append("tissue_fractions")
+    names += [f"{s}_comparison" for s in ("pif", "transfer") if study_enabled(s)]
+    for study, variant in explained_variants():
+        kinds = list(ATTRIBUTION_FIGURES)
+        if len(lrp_beta_methods()) < 2:
+            kinds.remove("beta-overlap")
+        if config["dataset"] == "synthetic":
+            kinds.append("enrichment")
+        names += [f"{study}_{variant}_{kind}" for kind in kinds]
+    return [f"{FIGURES}/{n}.{ext}" for n in names for ext in ("png", "pdf")]

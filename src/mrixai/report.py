@@ -52,9 +52,11 @@ FIGURE_MIME_PREFIXES = ("image/", "application/pdf")
 
 # Clicks through the report app: for each text, find a leaf element showing exactly that text;
 # in a table row press its "eye" (view) button, otherwise click the enclosing link or button.
+# A text not found after a few tries is skipped (the app leaves out levels it does not need,
+# e.g. the category list when there is only one category).
 _CLICK_SCRIPT = """<script>
 (function () {
-  var steps = %s, delay = %d, i = 0, tries = 0;
+  var steps = %s, delay = %d, maxTries = %d, i = 0, tries = 0;
   function leaf(t) {
     return Array.prototype.filter.call(document.querySelectorAll("a,button,span,td,li,div,p"),
       function (e) { return e.children.length === 0 && e.textContent.trim() === t; })[0];
@@ -68,14 +70,17 @@ _CLICK_SCRIPT = """<script>
     return true;
   }
   function next() {
-    if (i >= steps.length || tries > 10 * steps.length) { return; }
+    if (i >= steps.length) { return; }
     tries++;
-    if (step(steps[i])) { i++; }
+    if (step(steps[i]) || tries >= maxTries) { i++; tries = 0; }
     setTimeout(next, delay);
   }
   window.addEventListener("load", function () { setTimeout(next, delay); });
 })();
 </script>"""
+
+#: Tries (one per ``click_delay_ms``) before a text to click is given up.
+CLICK_TRIES = 4
 
 
 def _read_var(report_html: str | Path, var: str) -> object:
@@ -172,12 +177,30 @@ def is_blank(png: str | Path) -> bool:
     return pixels.size == 0 or float(pixels.std()) == 0.0
 
 
+def figure_clicks(report_html: str | Path, name: str) -> list[str]:
+    """The texts to click in the report app to show the embedded file ``name``.
+
+    ``name`` is a basename (``mean_maps.png``) or the path the report lists
+    (``results/figures/mean_maps.png``); the app shows the path, so that is what is clicked.
+    """
+    categories = _read_var(report_html, "categories")
+    if not isinstance(categories, dict):
+        raise ValueError(f"'categories' in {report_html} is not an object")
+    for category, subcategories in categories.items():
+        for subcategory, keys in subcategories.items():
+            for key in keys:
+                if name in (key, Path(key).name):
+                    return ["Results", str(category), str(subcategory), str(key)]
+    embedded = report_figures(report_html, mime_prefixes=("",))
+    raise ValueError(f"{name!r} is not embedded in {report_html}; it has {embedded}")
+
+
 def _with_clicks(report_html: Path, click: Sequence[str], workdir: Path, delay_ms: int) -> Path:
     text = report_html.read_text(encoding="utf-8", errors="replace")
     end = text.rfind("</body>")  # the last one: vega-embed's code holds a '</body>' string too
     if end == -1:
         raise ValueError(f"{report_html} has no </body>")
-    script = _CLICK_SCRIPT % (json.dumps(list(click)), delay_ms)
+    script = _CLICK_SCRIPT % (json.dumps(list(click)), delay_ms, CLICK_TRIES)
     copy = workdir / report_html.name
     copy.write_text(text[:end] + script + text[end:], encoding="utf-8")
     return copy
@@ -192,14 +215,16 @@ def screenshot_report(
     height: int = 1000,
     timeout_s: float = 120,
     virtual_time_ms: int = 10000,
+    show: str | None = None,
     click: Sequence[str] = (),
     click_delay_ms: int = 500,
 ) -> Path:
     """Screenshot a (Snakemake) HTML report with headless Chromium; check the PNG is not blank.
 
     ``virtual_time_ms`` lets the page's scripts run for that much virtual time before the shot
-    (``--virtual-time-budget``). ``click`` lists texts to click in turn, e.g. ``("Attribution",
-    "mean_maps.png")`` to open a category and show one of its figures.
+    (``--virtual-time-budget``). ``show`` names an embedded figure (e.g. ``"mean_maps.png"``) to
+    open before the shot (default: the landing page); ``click`` lists texts to click in turn
+    instead (texts not found are skipped after a few tries).
 
     Raises FileNotFoundError if Chromium or the report is missing, RuntimeError if Chromium fails,
     times out, or writes no / a blank image.
@@ -219,6 +244,10 @@ def screenshot_report(
         raise ValueError(f"virtual_time_ms and click_delay_ms must be >= 0, got {virtual_time_ms}, {click_delay_ms}")
     if isinstance(click, str):
         raise ValueError(f"click must be a sequence of texts, not one string: {click!r}")
+    if show is not None:
+        if click:
+            raise ValueError(f"give show or click, not both (show={show!r}, click={list(click)!r})")
+        click = figure_clicks(report_html, show)
     exe = find_chromium(chromium)
     with tempfile.TemporaryDirectory(prefix="mrixai-chromium-") as tmp:
         tmp = Path(tmp)

@@ -152,6 +152,22 @@ def _robust_limit(arrays: Sequence[np.ndarray], percentile: float) -> float:
     return limit if limit > 0 else float(values.max())
 
 
+def _grey_limits(image: np.ndarray) -> tuple[float, float]:
+    """Grey-scale window of a brain image: 1st-99.5th percentile of its non-zero voxels.
+
+    A (near) constant brain, e.g. a binary mask, is shown from 0 to its value.
+    """
+    brain = image[np.isfinite(image) & (image != 0)]
+    if brain.size == 0:
+        return 0.0, 1.0
+    lo, hi = (float(v) for v in np.percentile(brain, [1, 99.5]))
+    if hi - lo <= 1e-6 * max(abs(hi), 1.0):
+        lo, hi = min(0.0, lo), max(hi, 0.0)
+        if hi <= lo:
+            hi = lo + 1.0
+    return lo, hi
+
+
 def _lr_marks(ax, axis_name: str, colour: str = "white") -> None:
     left, right = ("P", "A") if axis_name == "sagittal" else ("L", "R")
     style = dict(transform=ax.transAxes, color=colour, fontsize=8, fontweight="bold", va="top")
@@ -218,8 +234,7 @@ def plot_mean_maps(
         coords.append(float((ras_affine @ np.asarray(vox))[ax_index]))
 
     rows = [(m, c) for m, cl in canon.items() for c in cl]
-    brain = tpl[tpl > 0]
-    t_lo, t_hi = (np.percentile(brain, [1, 99.5]) if brain.size else (0.0, 1.0))
+    t_lo, t_hi = _grey_limits(tpl)
     height, width = _slice(tpl, ax_index, slices[0])[rows_sl, cols_sl].shape
     panel_w, gap = 1.7, 0.05  # inches; gap as a fraction of a panel
     panel_h = panel_w * height / max(width, 1)
@@ -552,9 +567,8 @@ def plot_qc_montage(
         plane = _slice(volume, 2, volume.shape[2] // 2)
         rows_sl, cols_sl = _bounding_box(plane.T[:, :, None] != 0, 2, margin=2)
         plane = plane[rows_sl, cols_sl]
-        brain = plane[plane != 0]
-        lo, hi = np.percentile(brain, [1, 99.5]) if brain.size else (0.0, 1.0)
-        ax.imshow(plane, cmap="gray", vmin=lo, vmax=hi if hi > lo else lo + 1, origin="lower",
+        lo, hi = _grey_limits(plane)
+        ax.imshow(plane, cmap="gray", vmin=lo, vmax=hi, origin="lower",
                   interpolation="bilinear")
         ax.set_title(str(label), color="white", fontsize=8, pad=2)
         if i == 0:
