@@ -1,0 +1,219 @@
+"""From attribution runs to region tables, mean maps, ground-truth, randomisation and hippocampus checks."""
+
+import json
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from mrixai.analysis import registration_tests, robustness_tables
+from mrixai.explain.aggregate import aggregate_variant, parse_run, read_mean_maps
+from mrixai.explain.checks import ground_truth_check, hippocampus_check, randomisation_check, randomise_weights
+from mrixai.explain.regions import sample_atlas
+from mrixai.learn.run import train_on_volumes
+from mrixai.learn.splits import make_splits
+from mrixai.learn.train import TrainConfig, load_checkpoint, model_from_checkpoint
+
+GRID = (4, 4, 4)
+AFFINE = np.diag([2.0, 2.0, 2.0, 1.0])
+
+
+def atlas_fixture():
+    """Template grid 4x4x4 (downsample 1): region A = x < 2 (32 voxels), region B = x >= 2."""
+    labels = np.zeros(GRID, dtype=np.int16)
+    labels[:2] = 1
+    labels[2:] = 2
+    table = pd.DataFrame({"index": [1, 2], "name": ["Left_A", "Left_B"]})
+    meta = {"shape": list(GRID), "offset": [0, 0, 0], "downsample": 1, "template_shape": list(GRID),
+            "affine": AFFINE.tolist(), "template_affine": AFFINE.tolist(), "grid": list(GRID)}
+    return sample_atlas(labels, table, meta, template_voxel_ml=0.008, merge_hemispheres=True), meta
+
+
+def write_run(folder, units, groups, preds, maps):
+    """An attribution run directory as the attribute_model rule writes it (one method, 'm')."""
+    folder.mkdir(parents=True)
+    rows = []
+    for unit, group, pred, amap in zip(units, groups, preds, maps):
+        name = f"sub-{unit}_method-m_attribution.nii.gz"
+        nib.save(nib.Nifti1Image(amap.astype(np.float32), AFFINE), folder / name)
+        label = int(group == "AD")
+        rows.append({"unit": unit, "subject": unit, "group": group, "label": label, "prob": 0.5, "pred": pred,
+                     "method": "m", "file": name})
+    pd.DataFrame(rows).to_csv(folder / "index.tsv", sep="\t", index=False)
+
+
+def region_a_map(value):
+    amap = np.zeros(GRID, dtype=np.float32)
+    amap[:2] = value
+    return amap
+
+
+def test_runs_become_a_region_table_and_count_weighted_mean_maps(tmp_path):
+    atlas, _ = atlas_fixture()
+    # Run 1: AD subject with relevance 2 in A (a TP), CN subject with 1 in A (a TN).
+    write_run(tmp_path / "split-0_seed-0", ["01", "02"], ["AD", "CN"], [1, 0], [region_a_map(2), region_a_map(1)])
+    # Run 2: two AD subjects with 4 in A (one TP, one FN), one CN with 1 (a FP).
+    write_run(tmp_path / "split-1_seed-0", ["03", "04", "05"], ["AD", "AD", "CN"], [1, 0, 1],
+              [region_a_map(4), region_a_map(4), region_a_map(1)])
+    runs = [tmp_path / "split-1_seed-0", tmp_path / "split-0_seed-0"]
+    regions = aggregate_variant(runs, atlas, AFFINE, tmp_path / "regions.tsv", tmp_path / "means")
+    a = regions[regions.region == "A"].set_index("unit")
+    # 32 voxels of 0.008 ml: sum |relevance| = 32 x value, density = value / 0.008 ml.
+    assert a.loc["01", "sum_abs"] == pytest.approx(64) and a.loc["03", "density"] == pytest.approx(4 / 0.008)
+    # Gain is relative to the controls of the same run: 2/1 in run 1, 4/1 in run 2.
+    assert a.loc["01", "gain"] == pytest.approx(2) and a.loc["04", "gain"] == pytest.approx(4)
+    assert list(a.loc[["01", "04", "05"], "outcome"]) == ["TP", "FN", "FP"]
+    assert (regions[regions.region == "B"].sum_abs == 0).all()
+    assert set(regions.run) == {"split-0_seed-0", "split-1_seed-0"} and parse_run("x/split-1_seed-0") == (1, 0)
+    index, maps = read_mean_maps(tmp_path / "means")
+    # The AD mean pools subjects over runs: (2 + 4 + 4) / 3 inside A.
+    np.testing.assert_allclose(maps[("m", "group", "AD")][0, 0, 0], 10 / 3, rtol=1e-6)
+    np.testing.assert_allclose(maps[("m", "outcome", "TP")][0, 0, 0], 3, rtol=1e-6)
+    assert index.set_index(["kind", "name"]).loc[("group", "AD"), "n"] == 3
+    # Per-run means are max-scaled: 1 inside A whatever the run's scale.
+    assert maps[("m", "run", "split-1_seed-0")].max() == pytest.approx(1)
+    assert not list(tmp_path.glob(".*partial*"))
+
+
+def test_relevance_in_the_planted_mask_is_enriched_and_its_region_ranks_first(tmp_path):
+    atlas, meta = atlas_fixture()
+    (tmp_path / "store.json").write_text(json.dumps(meta))
+    effect = np.zeros(GRID, dtype=np.uint8)
+    effect[:2] = 1  # region A is the planted effect: half the brain
+    nib.save(nib.Nifti1Image(effect, AFFINE), tmp_path / "effect.nii.gz")
+    nib.save(nib.Nifti1Image(np.ones(GRID, dtype=np.uint8), AFFINE), tmp_path / "brain.nii.gz")
+    uniform = np.ones(GRID, dtype=np.float32)
+    write_run(tmp_path / "split-0_seed-0", ["01", "02"], ["AD", "CN"], [1, 0], [region_a_map(3), uniform])
+    aggregate_variant([tmp_path / "split-0_seed-0"], atlas, AFFINE, tmp_path / "regions.tsv", tmp_path / "means")
+    enrich, ranks = ground_truth_check(
+        [tmp_path / "split-0_seed-0"], tmp_path / "regions.tsv", tmp_path / "effect.nii.gz",
+        tmp_path / "brain.nii.gz", tmp_path / "store.json", ["A"], tmp_path / "e.tsv", tmp_path / "r.tsv",
+        positive_group="AD",
+    )
+    by_unit = enrich.set_index("unit")
+    # All relevance inside a mask of half the brain: enrichment 1 / 0.5 = 2; uniform relevance: 1.
+    assert by_unit.loc["01", "enrichment"] == pytest.approx(2) and by_unit.loc["02", "enrichment"] == pytest.approx(1)
+    assert ranks.set_index("region").loc["A", "rank"] == 1
+    with pytest.raises(ValueError, match="Nope"):
+        ground_truth_check([tmp_path / "split-0_seed-0"], tmp_path / "regions.tsv", tmp_path / "effect.nii.gz",
+                           tmp_path / "brain.nii.gz", tmp_path / "store.json", ["Nope"], tmp_path / "e2.tsv",
+                           tmp_path / "r2.tsv", positive_group="AD")
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("run")
+    rng = np.random.default_rng(0)
+    n, shape = 16, (12, 14, 12)
+    x = rng.normal(0, 1, (n, *shape)).astype(np.float32)
+    y = np.arange(n) % 2
+    x[y == 1, 6:9, 4:7, 4:7] += 2.0
+    units = [f"{i:02d}" for i in range(n)]
+    np.save(tmp / "v.npy", x)
+    pd.DataFrame({"row": range(n), "unit": units, "subject": units}).to_csv(tmp / "v.tsv", sep="\t", index=False)
+    labels = pd.DataFrame({"unit": units, "subject": units, "group": np.where(y == 1, "AD", "CN"), "label": y,
+                           "sex": "F", "age": 70})
+    make_splits(labels, 1, seed=0).to_csv(tmp / "splits.tsv", sep="\t", index=False)
+    out = {k: tmp / f"run_{k}" for k in ("model", "history", "predictions", "metrics")}
+    torch.manual_seed(0)
+    train_on_volumes(tmp / "v.npy", tmp / "v.tsv", tmp / "splits.tsv", 0, 0,
+                     TrainConfig(model="boehle3d", max_epochs=3, device="cpu"), out, run_info={"study": "registration"})
+    return tmp, out
+
+
+def explain(tmp, model_path, methods, folder):
+    from mrixai.explain.maps import explain_run
+
+    (tmp / "v.json").write_text(json.dumps({"affine": np.eye(4).tolist()}))
+    explain_run(model_path, tmp / "v.npy", tmp / "v.tsv", tmp / "v.json", tmp / "run_predictions", folder,
+                methods, device="cpu")
+
+
+def test_randomisation_check_sees_a_model_change_and_no_change(trained_run):
+    tmp, out = trained_run
+    methods = {"gbp": {"method": "guided_backprop"}, "lrpb0": {"method": "lrp_alphabeta", "beta": 0}}
+    explain(tmp, out["model"], methods, tmp / "trained")
+    changed = randomisation_check(out["model"], tmp / "v.npy", tmp / "v.tsv", tmp / "trained", methods,
+                                  ["gbp", "lrpb0"], tmp / "rand.tsv", seed=5, device="cpu")
+    # A checkpoint whose weights already are the seed-5 re-initialisation: maps must not change.
+    ckpt = load_checkpoint(out["model"])
+    model, _ = model_from_checkpoint(out["model"])
+    ckpt["state_dict"] = randomise_weights(model, 5).state_dict()
+    torch.save(ckpt, tmp / "random_model.pt")
+    explain(tmp, tmp / "random_model.pt", methods, tmp / "random")
+    same = randomisation_check(tmp / "random_model.pt", tmp / "v.npy", tmp / "v.tsv", tmp / "random", methods,
+                               ["gbp", "lrpb0"], tmp / "same.tsv", seed=5, device="cpu")
+    assert np.allclose(same.spearman, 1.0, atol=1e-6)
+    assert (changed.spearman < 0.99).all() and changed.spearman.between(-1, 1).all()
+    n_test = int((pd.read_csv(out["predictions"], sep="\t").partition == "test").sum())
+    assert len(changed) == 2 * n_test
+    with pytest.raises(ValueError, match="not in attribution.methods"):
+        randomisation_check(out["model"], tmp / "v.npy", tmp / "v.tsv", tmp / "trained", methods, ["ig"],
+                            tmp / "x.tsv", device="cpu")
+
+
+def test_hippocampal_relevance_correlates_with_volume_among_true_positives(tmp_path):
+    rows, volumes = [], {}
+    for i, unit in enumerate(["01", "02", "03", "04", "05", "06"]):
+        vol = 3.0 + 0.2 * i
+        path = tmp_path / f"{unit}.tsv"
+        pd.DataFrame({"region": ["Hippocampus", "Amygdala"], "label_ml": [vol + 1, 1], "gm_ml": [vol, 1]}).to_csv(
+            path, sep="\t", index=False)
+        volumes[unit] = path
+        for run in ("split-0_seed-0", "split-1_seed-0"):
+            # Relevance falls linearly with volume; unit 06 is a false negative and must be left out.
+            outcome = "FN" if unit == "06" else "TP"
+            rows.append({"run": run, "unit": unit, "method": "m", "region": "Hippocampus", "outcome": outcome,
+                         "sum_abs": 10 - vol + (0.01 if run.startswith("split-1") else 0)})
+    pd.DataFrame(rows).to_csv(tmp_path / "regions.tsv", sep="\t", index=False)
+    result = hippocampus_check(tmp_path / "regions.tsv", volumes, tmp_path / "p.tsv", tmp_path / "t.tsv",
+                               method="m", n_permutations=999)
+    assert result["n"] == 5 and result["r"] == pytest.approx(-1.0)
+    # An exact linear relation: no permutation of 5 points beats it but the identity (and its mirror).
+    assert result["p"] <= 20 / 1000
+    points = pd.read_csv(tmp_path / "p.tsv", sep="\t", dtype={"unit": str})
+    assert list(points.n_runs) == [2] * 5 and "06" not in set(points.unit)
+    with pytest.raises(ValueError, match="no region 'Amygdalae'"):
+        hippocampus_check(tmp_path / "regions.tsv", volumes, tmp_path / "p.tsv", tmp_path / "t.tsv",
+                          method="m", region="Amygdalae")
+
+
+def test_registration_tests_pair_arms_by_split_and_average_rocs(tmp_path):
+    rows, metrics = [], []
+    for split in range(4):
+        for arm, acc in (("none", 0.5), ("syn", 0.9)):
+            rows.append({"study": "registration", "variant": f"reg-{arm}", "arm": arm, "split": split, "seed": 0,
+                         "balanced_accuracy": acc + 0.01 * split, "sensitivity": acc, "specificity": acc,
+                         "roc_auc": acc})
+            fpr, tpr = ([0, 0, 1], [0, 1, 1]) if arm == "syn" else ([0, 1], [0, 1])
+            record = {"variant": f"reg-{arm}", "roc": {"fpr": fpr, "tpr": tpr}}
+            path = tmp_path / f"{arm}_{split}.json"
+            path.write_text(json.dumps(record))
+            metrics.append(path)
+    pd.DataFrame(rows).to_csv(tmp_path / "summary.tsv", sep="\t", index=False)
+    registration_tests(tmp_path / "summary.tsv", metrics, tmp_path / "w.tsv", tmp_path / "f.tsv", tmp_path / "roc.tsv")
+    w = pd.read_csv(tmp_path / "w.tsv", sep="\t").set_index("metric")
+    # syn beats none in all 4 splits: exact two-sided Wilcoxon p = 2 / 2^4.
+    assert w.loc["balanced_accuracy", "p_value"] == pytest.approx(2 / 16)
+    assert w.loc["balanced_accuracy", "mean_diff"] == pytest.approx(0.4)
+    roc = pd.read_csv(tmp_path / "roc.tsv", sep="\t")
+    syn = roc[roc.variant == "reg-syn"]
+    # A perfect ranking: TPR 1 from the first false-positive rate on (the curve starts at (0, 0)).
+    assert np.allclose(syn[syn.fpr > 0].mean_tpr, 1.0) and np.allclose(roc[roc.variant == "reg-none"].mean_tpr,
+                                                           roc[roc.variant == "reg-none"].fpr)
+
+
+def test_robustness_of_identical_runs_is_perfect(tmp_path):
+    atlas, _ = atlas_fixture()
+    for run in ("split-0_seed-0", "split-0_seed-1"):
+        write_run(tmp_path / run, ["01", "02"], ["AD", "CN"], [1, 0], [region_a_map(2), region_a_map(1)])
+    aggregate_variant([tmp_path / "split-0_seed-0", tmp_path / "split-0_seed-1"], atlas, AFFINE,
+                      tmp_path / "regions.tsv", tmp_path / "means")
+    robustness_tables(tmp_path / "regions.tsv", tmp_path / "means", ["m"], [], tmp_path / "l2.tsv",
+                      tmp_path / "topk.tsv", tmp_path / "overlap.tsv", k=1)
+    l2 = pd.read_csv(tmp_path / "l2.tsv", sep="\t")
+    topk = pd.read_csv(tmp_path / "topk.tsv", sep="\t")
+    assert len(l2) == 1 and l2.l2.iloc[0] == pytest.approx(0)
+    assert (topk.mean_overlap == 1).all() and set(topk.metric) == {"sum_abs", "density", "gain"}
