@@ -472,10 +472,18 @@ def _variant_pattern(variants):
 
 
 ALL_VOLUME_VARIANTS = [
-    "reg-none", "reg-linear", "reg-syn", "model-baseline", "model-pif",
-    "init-pretrain", "init-scratch", "init-finetune",
+    "reg-none",
+    "reg-linear",
+    "reg-syn",
+    "model-baseline",
+    "model-pif",
+    "init-pretrain",
+    "init-scratch",
+    "init-finetune",
 ]
-TRAINED_VARIANTS = _variant_pattern([v for v in ALL_VOLUME_VARIANTS if v not in SHARED_VARIANTS])
+TRAINED_VARIANTS = _variant_pattern(
+    [v for v in ALL_VOLUME_VARIANTS if v not in SHARED_VARIANTS]
+)
 SHARED_VARIANT_PATTERN = _variant_pattern(list(SHARED_VARIANTS))
 
 
@@ -520,7 +528,10 @@ RANDOMISATION_METHODS = RANDOMISATION_CFG.get(
     "methods", [m for m in ("lrpb0", "gbp", "gxi", "gradcam") if m in METHOD_NAMES]
 )
 HIPPOCAMPUS_CFG = ANALYSIS_CFG.get("hippocampus", {})
-for _name, _value in (("primary_method", [PRIMARY_METHOD]), ("randomisation.methods", RANDOMISATION_METHODS)):
+for _name, _value in (
+    ("primary_method", [PRIMARY_METHOD]),
+    ("randomisation.methods", RANDOMISATION_METHODS),
+):
     _unknown = [m for m in _value if m not in METHOD_NAMES]
     if _unknown:
         raise ValueError(
@@ -613,7 +624,9 @@ def volume_transforms(wildcards):
 
 def region_volume_tables(wildcards):
     """Native regional volume tables of every unit."""
-    return {u: f"{PRE.format(subject=u)}_atlas-Neuromorphometrics_morph.tsv" for u in UNITS}
+    return {
+        u: f"{PRE.format(subject=u)}_atlas-Neuromorphometrics_morph.tsv" for u in UNITS
+    }
 
 
 def hippocampus_inputs(wildcards):
@@ -627,10 +640,15 @@ def get_analysis_output(wildcards):
     """Statistics tables of every enabled study and every explained variant."""
     out = []
     if study_enabled("registration"):
-        out += [f"{STATS}/registration_wilcoxon.tsv", f"{STATS}/registration_friedman.tsv"]
+        out += [
+            f"{STATS}/registration_wilcoxon.tsv",
+            f"{STATS}/registration_friedman.tsv",
+        ]
     if study_enabled("tissue"):
         out += [f"{STATS}/tissue_kruskal.tsv", f"{STATS}/tissue_posthoc.tsv"]
-    out += [f"{STATS}/{s}_comparison.tsv" for s in ("pif", "transfer") if study_enabled(s)]
+    out += [
+        f"{STATS}/{s}_comparison.tsv" for s in ("pif", "transfer") if study_enabled(s)
+    ]
     for study, variant in explained_variants():
         base = f"{STATS}/{study}/{variant}"
         out += [

@@ -76,7 +76,7 @@ TINY = {
     "synthetic": {"n_subjects": TINY_SUBJECTS},
     "seed": 7,
     "reproducible": True,
-    "splits": {"n_splits": 1, "n_repeats": 1, "test_fraction": 0.25, "val_fraction": 0.34},
+    "splits": {"n_splits": 1, "n_repeats": 2, "test_fraction": 0.25, "val_fraction": 0.34},
     "training": TINY_TRAINING,
     "samples": {"subimages": {"extent_mm": 8}},
     "studies": {"transfer": {"n_train_per_group": 1}, "tissue": {"training": TINY_TRAINING}},
@@ -88,7 +88,7 @@ def copy_workflow(dst: Path) -> Path:
     dst.mkdir(parents=True, exist_ok=True)
     for name in ("Snakefile", "config.yaml", "requirements.txt"):
         shutil.copy2(REPO / name, dst / name)
-    for folder in ("rules", "envs", "scripts", "src", "profiles"):
+    for folder in ("rules", "envs", "scripts", "src", "profiles", "report"):
         shutil.copytree(REPO / folder, dst / folder, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     return dst
 

@@ -65,7 +65,10 @@ def test_dry_run_of_the_default_config_trains_every_study(tmp_path):
     studies = cfg["studies"]
     reps = {s: studies[s].get("n_repeats", n_repeats) for s in studies}
     n_volume = n_splits * (3 * reps["registration"] + 2 * reps["pif"] + 3 * reps["transfer"])
-    assert counts.get("train_volume_model") == n_volume
+    # The PIF baseline and the transfer pretraining equal registration's reg-syn runs: shared, not retrained.
+    shared = n_splits * (reps["pif"] + reps["transfer"])
+    assert counts.get("share_registration_run") == shared
+    assert counts.get("train_volume_model") == n_volume - shared
     assert counts.get("train_subimage_model") == n_splits * 5 * reps["tissue"]
     assert counts.get("extract_volumes") == 3 and counts.get("extract_subimages") == 1
     assert counts.get("summarize_study") == 4
@@ -159,7 +162,10 @@ def test_changing_a_parameter_reruns_only_what_it_affects(tiny_run):
     # only segmentation and what reads it: never N4, skull stripping, registration or generation
     allowed = {"segment_tissue", "warp_tissue_to_template", "plot_subject_qc", "summarize_qc", "all"}
     # template-space tissue maps feed the subimage sets, hence the tissue study (and only it)
-    allowed |= {"extract_subimages", "train_subimage_model", "summarize_study", "collect_tissue_fractions"}
+    allowed |= {"extract_subimages", "train_subimage_model", "summarize_study", "collect_tissue_fractions",
+                "test_tissue_sets", "plot_tissue_fractions"}
+    # native GM maps give the hippocampal volumes of the neurobiological check
+    allowed |= {"measure_region_volumes", "test_hippocampus", "plot_hippocampus"}
     assert set(counts) <= allowed, counts
     assert "train_volume_model" not in counts and "extract_volumes" not in counts
 
@@ -231,7 +237,7 @@ def test_tiny_run_trains_every_study_without_leakage(tiny_run):
     }
     for study, names in variants.items():
         summary = pd.read_csv(res / "models" / study / "summary.tsv", sep="\t")
-        assert sorted(summary.variant) == sorted(names), study
+        assert set(summary.variant) == set(names), study
         assert summary.balanced_accuracy.between(0, 1).all() and (summary.epochs_run <= 2).all()
         for name in names:
             run = res / "models" / study / name / "split-0_seed-0"
@@ -257,7 +263,6 @@ def test_tiny_run_explains_every_registration_run(tiny_run):
     import pandas as pd
 
     work, repo = tiny_run
-    run_snakemake(work, "--cores", "2", "attribute", config=TINY, repo=repo)
     res = work / "results"
     cfg = yaml.safe_load((REPO / "config.yaml").read_text())["attribution"]
     splits = pd.read_csv(res / "splits" / "splits.tsv", sep="\t", dtype={"unit": str})
@@ -272,3 +277,44 @@ def test_tiny_run_explains_every_registration_run(tiny_run):
         assert np.isfinite(img.get_fdata()).all()
     log = (res / "logs" / "attribute_model" / "registration" / "reg-syn" / "split-0_seed-0.log").read_text()
     assert "forward passes" in log  # occlusion reports how many batched passes it made
+
+
+FIGURES = ["qc_montage", "registration_metrics", "registration_roc", "registration_splits", "tissue_fractions",
+           "pif_comparison", "transfer_comparison"]
+VARIANT_FIGURES = ["class-maps", "outcome-maps", "run-maps", "top-regions", "beta-overlap", "hippocampus",
+                   "robustness-l2", "robustness-topk", "randomisation", "enrichment"]
+
+
+def test_tiny_run_regenerates_every_figure_and_the_report(tiny_run, tmp_path):
+    import pandas as pd
+
+    from mrixai.report import find_chromium, is_blank, report_captions, report_figures, screenshot_report
+
+    work, repo = tiny_run
+    res = work / "results"
+    names = FIGURES + [f"registration_reg-{arm}_{kind}" for arm in ARMS for kind in VARIANT_FIGURES]
+    for name in names:
+        png, pdf = res / "figures" / f"{name}.png", res / "figures" / f"{name}.pdf"
+        assert png.is_file() and pdf.is_file(), name
+        assert not is_blank(png) and pdf.read_bytes()[:5] == b"%PDF-", name
+    # The statistics behind them: two repeats per split give one pair of runs for the robustness tables.
+    l2 = pd.read_csv(res / "stats" / "registration" / "reg-syn_robustness-l2.tsv", sep="\t")
+    methods = yaml.safe_load((REPO / "config.yaml").read_text())["attribution"]["methods"]
+    assert set(l2.method) == set(methods) and (l2.l2 >= 0).all()
+    rand = pd.read_csv(res / "stats" / "registration" / "reg-syn_randomisation.tsv", sep="\t")
+    assert rand.spearman.between(-1, 1).all()
+    report = tmp_path / "report.html"
+    run_snakemake(work, "--report", str(report), config=TINY, repo=repo)
+    embedded = set(report_figures(report))
+    missing = sorted(f"{n}.png" for n in names if f"{n}.png" not in embedded)
+    assert missing == [], f"figures missing from the report: {missing}"
+    captions = report_captions(report)
+    for name in names:
+        text = captions[f"{name}.png"]
+        assert "results/" in text and "{{" not in text, (name, text)  # names its source files, templates filled
+    try:
+        find_chromium()
+    except FileNotFoundError as err:
+        pytest.skip(f"report built and checked; no screenshot: {err}")
+    shot = screenshot_report(report, tmp_path / "report.png", show="registration_reg-syn_top-regions.png")
+    assert not is_blank(shot)
