@@ -96,9 +96,11 @@ def test_plot_mean_maps_writes_png_and_pdf(tmp_path):
     # positive relevance shows in the diverging map's red half
     assert _has_colour(_pixels(png), "#b2182b", tol=40)
     # rows may be runs of one method
-    runs = {"run-0": {"mean": blob}, "run-1": {"mean": 0.5 * blob}}
+    runs = {"lrp_epsilon": {"run-0": blob, "run-1": 0.5 * blob, "run-2": -blob}}
     png2, pdf2 = tmp_path / "runs.png", tmp_path / "runs.pdf"
-    _assert_written(A.plot_mean_maps(runs, template, png2, pdf2, affine=affine, axis="coronal"), png2, pdf2)
+    paths = A.plot_mean_maps(runs, template, png2, pdf2, affine=affine, axis="coronal", share="all")
+    _assert_written(paths, png2, pdf2)
+    assert _has_colour(_pixels(png2), "#2166ac", tol=40), "negative relevance should show in blue"
     with pytest.raises(ValueError, match="shape"):
         A.plot_mean_maps({"m": {"CN": np.zeros((3, 3, 3))}}, template, png, pdf, affine=affine)
     with pytest.raises(ValueError, match="axis"):
@@ -134,7 +136,10 @@ def test_top_k_order_matches_hand_ranking():
     assert order["n"].tolist() == [3, 3, 3]
     # density = 10 - sum_abs reverses the ranking
     assert A.top_k_order(table, "density", 4)["region"].tolist() == [
-        "Insula", "Thalamus", "Putamen", "Left_Hippocampus",
+        "Insula",
+        "Thalamus",
+        "Putamen",
+        "Left_Hippocampus",
     ]
     with pytest.raises(ValueError, match="k must"):
         A.top_k_order(table, "sum_abs", 0)
@@ -161,9 +166,7 @@ def test_plot_top_regions_draws_highlighted_regions_in_the_highlight_colour(tmp_
 
 # ------------------------------------------------------------------- overlap and scalar plots
 def test_overlap_square_mirrors_pairs_and_plots(tmp_path):
-    long = pd.DataFrame(
-        {"method_a": ["b0", "b0", "b1"], "method_b": ["b0", "b1", "b1"], "overlap": [10, 7, 10]}
-    )
+    long = pd.DataFrame({"method_a": ["b0", "b0", "b1"], "method_b": ["b0", "b1", "b1"], "overlap": [10, 7, 10]})
     square = A.overlap_square(long)
     assert square.index.tolist() == ["b0", "b1"]
     assert square.to_numpy().tolist() == [[10, 7], [7, 10]]
@@ -221,9 +224,7 @@ def tiny_report(tmp_path_factory) -> Path:
     work = tmp_path_factory.mktemp("report")
     Image.new("RGB", (240, 240), MAGENTA).save(work / "source.png")
     (work / "cap.rst").write_text("A magenta *square* for the test.\n")
-    (work / "Snakefile").write_text(
-        textwrap.dedent(
-            """
+    (work / "Snakefile").write_text(textwrap.dedent("""
             rule all:
                 input:
                     "figures/square.png",
@@ -235,9 +236,7 @@ def tiny_report(tmp_path_factory) -> Path:
                     report("figures/square.png", caption="cap.rst", category="Squares"),
                 shell:
                     "cp {input} {output}"
-            """
-        )
-    )
+            """))
     for args in (["--cores", "1"], ["--report", str(work / "report.html")]):
         proc = subprocess.run(
             [sys.executable, "-m", "snakemake", *args], cwd=work, capture_output=True, text=True, timeout=120
@@ -268,7 +267,5 @@ def test_screenshot_shows_the_report_figure(tiny_report, tmp_path):
     assert _pixels(landing).shape[:2] == (700, 900)
     assert not _has_colour(_pixels(landing), "#ff00ff", tol=3, min_count=1)
     # open the category and the figure: the magenta square must be rendered
-    shown = report.screenshot_report(
-        tiny_report, tmp_path / "figure.png", width=900, height=700, click=["Squares", "square.png"]
-    )
+    shown = report.screenshot_report(tiny_report, tmp_path / "figure.png", width=900, height=700, show="square.png")
     assert _has_colour(_pixels(shown), "#ff00ff", tol=3, min_count=2000)

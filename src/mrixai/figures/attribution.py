@@ -168,6 +168,16 @@ def _grey_limits(image: np.ndarray) -> tuple[float, float]:
     return lo, hi
 
 
+def _diverging_colorbar(fig, norm: Normalize, cmap, axes: list, n_rows: int, label: str) -> None:
+    limit = float(norm.vmax)
+    mappable = plt.cm.ScalarMappable(norm=norm, cmap=cmap)
+    cbar = fig.colorbar(mappable, ax=axes, fraction=0.04, pad=0.015, aspect=10 * n_rows, shrink=0.94)
+    ticks = [-limit, -limit / 2, 0.0, limit / 2, limit]
+    cbar.set_ticks(ticks, labels=[f"{t:.2g}" for t in ticks])
+    cbar.set_label(label, fontsize=8)
+    cbar.ax.tick_params(labelsize=7)
+
+
 def _lr_marks(ax, axis_name: str, colour: str = "white") -> None:
     left, right = ("P", "A") if axis_name == "sagittal" else ("L", "R")
     style = dict(transform=ax.transAxes, color=colour, fontsize=8, fontweight="bold", va="top")
@@ -189,17 +199,21 @@ def plot_mean_maps(
     percentile: float = 99.5,
     transparent_below: float = 0.1,
     colorbar_label: str = "mean relevance (a.u.)",
+    share: str = "method",
 ) -> list[Path]:
     """Mean attribution maps over the grey template: one row per (method, class), slices as columns.
 
     ``maps[method][cls]`` are 3D arrays on the template's grid (``affine``); the classes of one
     method share symmetric colour limits (the ``percentile`` of |value| over them) and one colour
     bar, so they can be compared; values below ``transparent_below`` x the limit are transparent.
-    Rows may also be runs (``maps[method][run]``). Columns are ``n_slices`` slices evenly spaced
+    With ``share="all"`` every row shares one colour scale and bar (e.g. per-run mean maps of one
+    method, ``maps[method][run]``). Columns are ``n_slices`` slices evenly spaced
     through the brain, labelled with their world coordinate in mm; neurological convention.
     """
     if axis not in AXES:
         raise ValueError(f"axis must be one of {sorted(AXES)}, got {axis!r}")
+    if share not in ("method", "all"):
+        raise ValueError(f"share must be 'method' or 'all', got {share!r}")
     if not isinstance(maps, Mapping) or not maps:
         raise ValueError("maps must be a non-empty mapping {method: {class: array}}")
     if not 0 < percentile <= 100:
@@ -242,11 +256,18 @@ def plot_mean_maps(
     fig_w = left_in + right_in + panel_w * n_slices * (1 + gap)
     fig_h = top_in + bottom_in + panel_h * len(rows) * (1 + gap)
     fig, axes = plt.subplots(len(rows), n_slices, figsize=(fig_w, fig_h), squeeze=False, facecolor="white")
-    fig.subplots_adjust(left=left_in / fig_w, right=1 - right_in / fig_w, bottom=bottom_in / fig_h,
-                        top=1 - top_in / fig_h, wspace=gap, hspace=gap)
+    fig.subplots_adjust(
+        left=left_in / fig_w,
+        right=1 - right_in / fig_w,
+        bottom=bottom_in / fig_h,
+        top=1 - top_in / fig_h,
+        wspace=gap,
+        hspace=gap,
+    )
     cmap = plt.get_cmap(DIVERGING_CMAP)
+    global_limit = _robust_limit([v for cl in canon.values() for v in cl.values()], percentile)
     for method, classes in canon.items():
-        limit = _robust_limit(list(classes.values()), percentile)
+        limit = global_limit if share == "all" else _robust_limit(list(classes.values()), percentile)
         norm = Normalize(-limit, limit)
         method_axes = []
         for cls, volume in classes.items():
@@ -254,8 +275,14 @@ def plot_mean_maps(
             for c, s in enumerate(slices):
                 ax = axes[r, c]
                 method_axes.append(ax)
-                ax.imshow(_slice(tpl, ax_index, s)[rows_sl, cols_sl], cmap="gray", vmin=t_lo, vmax=t_hi,
-                          origin="lower", interpolation="bilinear")
+                ax.imshow(
+                    _slice(tpl, ax_index, s)[rows_sl, cols_sl],
+                    cmap="gray",
+                    vmin=t_lo,
+                    vmax=t_hi,
+                    origin="lower",
+                    interpolation="bilinear",
+                )
                 values = _slice(volume, ax_index, s)[rows_sl, cols_sl]
                 rgba = cmap(norm(values))
                 ramp = np.abs(values) / limit
@@ -275,16 +302,16 @@ def plot_mean_maps(
                 if c == 0:
                     label = f"{method}\n{cls}" if len(classes) > 1 or cls != method else str(method)
                     ax.set_ylabel(label, fontsize=9, rotation=0, ha="right", va="center", labelpad=6)
-        mappable = plt.cm.ScalarMappable(norm=norm, cmap=cmap)
-        cbar = fig.colorbar(mappable, ax=method_axes, fraction=0.04, pad=0.015, aspect=10 * len(classes), shrink=0.94)
-        ticks = [-limit, -limit / 2, 0.0, limit / 2, limit]
-        cbar.set_ticks(ticks, labels=[f"{t:.2g}" for t in ticks])
-        cbar.set_label(f"{method}\n{colorbar_label}", fontsize=8)
-        cbar.ax.tick_params(labelsize=7)
+        if share == "method":
+            _diverging_colorbar(fig, norm, cmap, method_axes, len(classes), f"{method}\n{colorbar_label}")
+    if share == "all":
+        _diverging_colorbar(
+            fig, Normalize(-global_limit, global_limit), cmap, list(axes.ravel()), min(len(rows), 3), colorbar_label
+        )
+    limits = "one colour scale" if share == "all" else "colour limits shared within a method"
     convention = "neurological convention (L = left)" if axis != "sagittal" else "sagittal (A = anterior)"
     heading = title or f"Mean attribution maps ({axis})"
-    fig.suptitle(f"{heading}\n{convention}; colour limits shared within a method, transparent near zero",
-                 fontsize=10, y=1 - 0.08 / fig_h, va="top")
+    fig.suptitle(f"{heading}\n{convention}; {limits}, transparent near zero", fontsize=10, y=1 - 0.08 / fig_h, va="top")
     return save_figure(fig, out_png, out_pdf)
 
 
@@ -318,17 +345,22 @@ def plot_top_regions(
     orders = [top_k_order(table, m, k) for m in metrics]
     n_rows = max(len(o) for o in orders)
     n_subjects = table["subject"].nunique() if "subject" in table.columns else len(table)
-    fig, axes = plt.subplots(
-        1, len(metrics), figsize=(4.3 * len(metrics), 0.24 * n_rows + 1.6), squeeze=False
-    )
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.3 * len(metrics), 0.24 * n_rows + 1.6), squeeze=False)
     highlighted_any = False
     for ax, metric, order in zip(axes[0], metrics, orders):
         names = [pretty_region(r) for r in order["region"]]
         colours = region_colours(order["region"].tolist(), highlight)
         highlighted_any |= HIGHLIGHT_COLOUR in colours
         y = np.arange(len(order))
-        ax.barh(y, order["mean"], xerr=order["se"], color=colours, edgecolor="none", height=0.75,
-                error_kw=dict(ecolor="0.3", elinewidth=0.8, capsize=2))
+        ax.barh(
+            y,
+            order["mean"],
+            xerr=order["se"],
+            color=colours,
+            edgecolor="none",
+            height=0.75,
+            error_kw=dict(ecolor="0.3", elinewidth=0.8, capsize=2),
+        )
         ax.set_yticks(y, names, fontsize=8)
         for tick, colour in zip(ax.get_yticklabels(), colours):
             if colour == HIGHLIGHT_COLOUR:
@@ -343,13 +375,19 @@ def plot_top_regions(
     handles = [Patch(color=BAR_COLOUR, label="region")]
     if highlight:
         handles.append(Patch(color=HIGHLIGHT_COLOUR, label="planted / highlighted region"))
-    fig.legend(handles=handles, loc="lower center", ncol=len(handles), frameon=False,
-               bbox_to_anchor=(0.5, -0.01))
+    fig.legend(handles=handles, loc="lower center", ncol=len(handles), frameon=False, bbox_to_anchor=(0.5, -0.01))
     fig_h = fig.get_figheight()
     fig.suptitle(title or "Top atlas regions by attribution", y=1 - 0.05 / fig_h, va="top")
-    fig.text(0.5, 1 - 0.3 / fig_h, f"mean ± standard error over {n_subjects} subjects", ha="center", va="top",
-             fontsize=9, color="0.3")
-    fig.tight_layout(rect=(0, 0.35 / fig_h, 1, 1 - 0.5 / fig_h))
+    fig.text(
+        0.5,
+        1 - 0.3 / fig_h,
+        f"mean ± standard error over {n_subjects} subjects",
+        ha="center",
+        va="top",
+        fontsize=9,
+        color="0.3",
+    )
+    fig.tight_layout(rect=(0, 0.35 / fig_h, 1, 1 - 0.45 / fig_h))
     if highlight and not highlighted_any:
         log.info("none of the highlighted regions %s is among the top %d", list(highlight), k)
     return save_figure(fig, out_png, out_pdf)
@@ -406,8 +444,15 @@ def plot_overlap_matrix(
                 continue
             text = f"{v:.2f}" if fraction else f"{v:.0f}" if float(v).is_integer() else f"{v:.1f}"
             r, g, b, _ = cmap(v / vmax)
-            ax.text(j, i, text, ha="center", va="center", fontsize=9,
-                    color="black" if 0.299 * r + 0.587 * g + 0.114 * b > 0.5 else "white")
+            ax.text(
+                j,
+                i,
+                text,
+                ha="center",
+                va="center",
+                fontsize=9,
+                color="black" if 0.299 * r + 0.587 * g + 0.114 * b > 0.5 else "white",
+            )
     labels = [str(s) for s in square.index]
     ax.set_xticks(range(n), labels, rotation=45, ha="right")
     ax.set_yticks(range(n), labels)
@@ -441,8 +486,17 @@ def plot_hippocampus(
         raise ValueError(f"result lacks key(s) {missing}; it has {sorted(result)}")
     data = df[[x, y]].apply(pd.to_numeric, errors="coerce").dropna()
     fig, ax = plt.subplots(figsize=(5.2, 4.2))
-    ax.scatter(data[x], data[y], s=28, color=PALETTE[0], alpha=0.8, edgecolor="white", linewidth=0.5,
-               label="true positive", zorder=3)
+    ax.scatter(
+        data[x],
+        data[y],
+        s=28,
+        color=PALETTE[0],
+        alpha=0.8,
+        edgecolor="white",
+        linewidth=0.5,
+        label="true positive",
+        zorder=3,
+    )
     if len(data) >= 2 and data[x].nunique() >= 2:
         slope, intercept = np.polyfit(data[x], data[y], 1)
         xs = np.linspace(data[x].min(), data[x].max(), 50)
@@ -465,16 +519,29 @@ def _box_strip(ax, df: pd.DataFrame, value: str, seed: int = 0) -> list[str]:
     groups = [pd.to_numeric(df.loc[df["method"].astype(str) == m, value], errors="coerce").dropna() for m in methods]
     positions = np.arange(len(methods))
     ax.boxplot(
-        [g.to_numpy() for g in groups], positions=positions, widths=0.55, showfliers=False,
-        patch_artist=True, medianprops=dict(color="black", lw=1.4),
-        boxprops=dict(facecolor="0.92", edgecolor="0.35"), whiskerprops=dict(color="0.35"),
+        [g.to_numpy() for g in groups],
+        positions=positions,
+        widths=0.55,
+        showfliers=False,
+        patch_artist=True,
+        medianprops=dict(color="black", lw=1.4),
+        boxprops=dict(facecolor="0.92", edgecolor="0.35"),
+        whiskerprops=dict(color="0.35"),
         capprops=dict(color="0.35"),
     )
     rng = np.random.default_rng(seed)
     for i, (pos, g) in enumerate(zip(positions, groups)):
         jitter = rng.uniform(-0.15, 0.15, len(g))
-        ax.scatter(pos + jitter, g, s=18, color=PALETTE[i % len(PALETTE)], alpha=0.85, zorder=3,
-                   edgecolor="0.25", linewidth=0.4)
+        ax.scatter(
+            pos + jitter,
+            g,
+            s=18,
+            color=PALETTE[i % len(PALETTE)],
+            alpha=0.85,
+            zorder=3,
+            edgecolor="0.25",
+            linewidth=0.4,
+        )
     rotate = len(methods) > 4 or max(len(m) for m in methods) > 10
     ax.set_xticks(positions, methods, rotation=30 if rotate else 0, ha="right" if rotate else "center")
     ax.set_xlim(-0.6, len(methods) - 0.4)
@@ -496,8 +563,17 @@ def plot_enrichment(
     ax.set_ylim(bottom, top)
     for level, label in ((1.0, "1x (no enrichment)"), (3.0, "3x")):
         ax.axhline(level, color="0.3" if level == 1 else PALETTE[3], ls="--", lw=1.1, zorder=1)
-        ax.text(1.005, level, label, transform=ax.get_yaxis_transform(), va="center", ha="left", fontsize=8,
-                color="0.3" if level == 1 else PALETTE[3], clip_on=False)
+        ax.text(
+            1.005,
+            level,
+            label,
+            transform=ax.get_yaxis_transform(),
+            va="center",
+            ha="left",
+            fontsize=8,
+            color="0.3" if level == 1 else PALETTE[3],
+            clip_on=False,
+        )
     ax.set_ylabel("relevance enrichment\nin planted regions")
     n_runs = df["run"].nunique()
     ax.set_title(title or f"Relevance enrichment in planted regions ({n_runs} run{'s' * (n_runs != 1)})")
@@ -517,8 +593,17 @@ def plot_randomisation(
     _box_strip(ax, df, "spearman")
     ax.set_ylim(-1.05, 1.05)
     ax.axhline(threshold, color=PALETTE[3], ls="--", lw=1.1, zorder=1)
-    ax.text(1.005, threshold, f"threshold\n{threshold:g}", transform=ax.get_yaxis_transform(), va="center",
-            ha="left", fontsize=8, color=PALETTE[3], clip_on=False)
+    ax.text(
+        1.005,
+        threshold,
+        f"threshold\n{threshold:g}",
+        transform=ax.get_yaxis_transform(),
+        va="center",
+        ha="left",
+        fontsize=8,
+        color=PALETTE[3],
+        clip_on=False,
+    )
     ax.axhline(0, color="0.6", lw=0.8, zorder=1)
     ax.set_ylabel("Spearman ρ, trained vs randomised model")
     ax.set_title(title or "Model-randomisation check (lower = more model-dependent)")
@@ -556,8 +641,14 @@ def plot_qc_montage(
     first = np.asarray(images[0])
     aspect = first.shape[1] / first.shape[0]
     panel = 1.5
-    fig, axes = plt.subplots(n_rows, n_cols, figsize=(panel * n_cols, panel * aspect * n_rows + 0.6),
-                             squeeze=False, facecolor="black")
+    grey = plt.get_cmap("gray").with_extremes(bad="black")
+    fig, axes = plt.subplots(
+        n_rows,
+        n_cols,
+        figsize=(panel * n_cols, (panel * aspect + 0.25) * n_rows + 0.5),
+        squeeze=False,
+        facecolor="black",
+    )
     for ax in axes.ravel():
         ax.set_facecolor("black")
         ax.axis("off")
@@ -568,12 +659,13 @@ def plot_qc_montage(
         rows_sl, cols_sl = _bounding_box(plane.T[:, :, None] != 0, 2, margin=2)
         plane = plane[rows_sl, cols_sl]
         lo, hi = _grey_limits(plane)
-        ax.imshow(plane, cmap="gray", vmin=lo, vmax=hi, origin="lower",
-                  interpolation="bilinear")
+        # background (exactly 0) is black even where brain intensities are negative (z-scores)
+        ax.imshow(np.ma.masked_equal(plane, 0.0), cmap=grey, vmin=lo, vmax=hi, origin="lower", interpolation="nearest")
         ax.set_title(str(label), color="white", fontsize=8, pad=2)
         if i == 0:
             _lr_marks(ax, "axial", colour="yellow")
-    fig.suptitle(f"{title or 'QC montage'} (mid-axial, neurological: L = left, n = {len(images)})",
-                 color="white", fontsize=11)
+    fig.suptitle(
+        f"{title or 'QC montage'} (mid-axial, neurological: L = left, n = {len(images)})", color="white", fontsize=11
+    )
     fig.tight_layout(rect=(0, 0, 1, 0.97), pad=0.3)
     return save_figure(fig, out_png, out_pdf)
