@@ -181,10 +181,16 @@ def robustness_topk(topk: Path_, out_png: Path_, out_pdf: Path_, *, labels: Mapp
         k = "k"
     else:
         k = int(table["k"].iloc[0])
-        table = table.assign(cell=[f"{m:.1f} ± {s:.1f}" for m, s in zip(table["mean_overlap"], table["sd_overlap"])])
-        wide = table.pivot(index="method", columns="metric", values="cell").reset_index()
+        # Pairs are formed within splits; pool them: pair-weighted mean, and the sd of the split means.
+        pooled = table.assign(w=table["n_pairs"] * table["mean_overlap"]).groupby(["method", "metric"], sort=False)
+        summary = pooled.agg(w=("w", "sum"), n=("n_pairs", "sum"), sd=("mean_overlap", "std")).reset_index()
+        summary["cell"] = [
+            f"{w / n:.1f}" + ("" if pd.isna(sd) else f" ± {sd:.1f}") for w, n, sd in zip(summary.w, summary.n, summary.sd)
+        ]
+        wide = summary.pivot(index="method", columns="metric", values="cell").reset_index()
         wide["method"] = wide["method"].map(lambda m: (labels or {}).get(m, m))
-    fs.render_table(wide, out_png, out_pdf, title=f"Mean top-{k} region overlap between identical retrainings")
+    fs.render_table(wide, out_png, out_pdf,
+                    title=f"Mean top-{k} region overlap between identical retrainings (± sd over splits)")
 
 
 def enrichment(table: Path_, out_png: Path_, out_pdf: Path_, *, group: str,
