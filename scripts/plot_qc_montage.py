@@ -5,4 +5,4 @@ from mrixai.workflow import setup_logging
 
 setup_logging(snakemake.log[0])
 inp, out, p = snakemake.input, snakemake.output, snakemake.params
-make.qc_montage(list(inp.images), p.units, out.png, out.pdf, title=f"Template-space brains, reg-{p.arm} (mid-axial slice)")
+make.qc_montage(list(inp.images), p.units, out.png, out.pdf, title=f"Template-space brains, reg-{p.arm}")
