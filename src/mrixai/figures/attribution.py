@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 import nibabel as nib
 import numpy as np
 import pandas as pd
@@ -368,6 +369,8 @@ def plot_top_regions(
                 tick.set_fontweight("bold")
         ax.set_ylim(len(order) - 0.5, -0.5)
         ax.set_xlabel(labels.get(metric, metric.replace("_", " ")))
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=3))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:.2g}"))
         ax.set_title(f"top {len(order)}: {short.get(metric, metric.replace('_', ' '))}", fontsize=10)
         ax.grid(axis="y", visible=False)
         if metric == "gain" or (order["mean"] < 0).any():
