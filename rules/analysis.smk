@@ -8,6 +8,7 @@ rule aggregate_attribution:
             "explain/aggregate.py",
             "explain/regions.py",
             "explain/robustness.py",
+            "grid.py",
             "io.py",
         ),
     output:
@@ -38,7 +39,7 @@ rule measure_region_volumes:
         gm=f"{PRE}_label-GM_probseg.nii.gz",
         atlas=TEMPLATE.atlas,
         labels=TEMPLATE.atlas_labels,
-        code=pkg("explain/neuro.py", "explain/regions.py", "io.py"),
+        code=pkg("explain/volumes.py", "explain/regions.py", "grid.py", "io.py"),
     output:
         tsv=f"{PRE}_atlas-Neuromorphometrics_morph.tsv",
     log:
@@ -61,9 +62,11 @@ rule check_ground_truth:
     input:
         unpack(ground_truth_inputs),
         code=pkg(
-            "explain/checks.py",
+            "explain/groundtruth.py",
             "explain/aggregate.py",
             "explain/regions.py",
+            "explain/robustness.py",
+            "grid.py",
             "io.py",
         ),
     output:
@@ -93,11 +96,17 @@ rule check_randomisation:
     input:
         unpack(first_run),
         code=pkg(
-            "explain/checks.py",
+            "explain/randomisation.py",
+            "explain/aggregate.py",
+            "explain/regions.py",
+            "explain/robustness.py",
             "explain/attribution.py",
             "explain/maps.py",
             "learn/train.py",
             "learn/networks.py",
+            "learn/data.py",
+            "learn/metrics.py",
+            "grid.py",
             "io.py",
         ),
     output:
@@ -128,7 +137,7 @@ rule check_randomisation:
 rule test_hippocampus:
     input:
         unpack(hippocampus_inputs),
-        code=pkg("explain/checks.py", "explain/neuro.py", "io.py"),
+        code=pkg("explain/neuro.py", "io.py"),
     output:
         points=f"{STATS}/{{study}}/{{variant}}_hippocampus-points.tsv",
         test=f"{STATS}/{{study}}/{{variant}}_hippocampus-test.tsv",
@@ -159,10 +168,10 @@ rule measure_robustness:
         regions=f"{ATTRIBUTION}/{{study}}/{{variant}}_regions.tsv",
         maps=f"{ATTRIBUTION}/{{study}}/{{variant}}_means",
         code=pkg(
-            "analysis.py",
-            "explain/robustness.py",
             "explain/aggregate.py",
-            "stats.py",
+            "explain/regions.py",
+            "explain/robustness.py",
+            "grid.py",
             "io.py",
         ),
     output:

@@ -680,15 +680,6 @@ def planted_region_names(wildcards):
 
 
 # ---- Figures ---------------------------------------------------------------------------------
-FIGURE_CODE = pkg(
-    "figures/make.py",
-    "figures/attribution.py",
-    "figures/studies.py",
-    "figures/common.py",
-    "explain/aggregate.py",
-    "explain/regions.py",
-    "io.py",
-)
 METHOD_LABELS = {
     name: str((spec or {}).get("label", name))
     for name, spec in ATTRIBUTION_CFG.get("methods", {}).items()

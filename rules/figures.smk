@@ -5,7 +5,18 @@ rule plot_registration_metrics:
     input:
         summary=f"{MODELS}/registration/summary.tsv",
         wilcoxon=f"{STATS}/registration_wilcoxon.tsv",
-        code=FIGURE_CODE,
+        code=pkg(
+            "figures/make.py",
+            "figures/attribution.py",
+            "figures/studies.py",
+            "figures/common.py",
+            "explain/aggregate.py",
+            "explain/regions.py",
+            "explain/robustness.py",
+            "stats.py",
+            "grid.py",
+            "io.py",
+        ),
     output:
         png=report(
             f"{FIGURES}/registration_metrics.png",
@@ -31,7 +42,18 @@ rule plot_registration_roc:
     input:
         roc=f"{STATS}/registration_roc.tsv",
         summary=f"{MODELS}/registration/summary.tsv",
-        code=FIGURE_CODE,
+        code=pkg(
+            "figures/make.py",
+            "figures/attribution.py",
+            "figures/studies.py",
+            "figures/common.py",
+            "explain/aggregate.py",
+            "explain/regions.py",
+            "explain/robustness.py",
+            "stats.py",
+            "grid.py",
+            "io.py",
+        ),
     output:
         png=report(
             f"{FIGURES}/registration_roc.png",
@@ -56,7 +78,18 @@ rule plot_registration_roc:
 rule plot_registration_splits:
     input:
         summary=f"{MODELS}/registration/summary.tsv",
-        code=FIGURE_CODE,
+        code=pkg(
+            "figures/make.py",
+            "figures/attribution.py",
+            "figures/studies.py",
+            "figures/common.py",
+            "explain/aggregate.py",
+            "explain/regions.py",
+            "explain/robustness.py",
+            "stats.py",
+            "grid.py",
+            "io.py",
+        ),
     output:
         png=report(
             f"{FIGURES}/registration_splits.png",
@@ -83,7 +116,18 @@ rule plot_tissue_fractions:
         fractions=f"{MODELS}/tissue/fractions.tsv",
         kruskal=f"{STATS}/tissue_kruskal.tsv",
         posthoc=f"{STATS}/tissue_posthoc.tsv",
-        code=FIGURE_CODE,
+        code=pkg(
+            "figures/make.py",
+            "figures/attribution.py",
+            "figures/studies.py",
+            "figures/common.py",
+            "explain/aggregate.py",
+            "explain/regions.py",
+            "explain/robustness.py",
+            "stats.py",
+            "grid.py",
+            "io.py",
+        ),
     output:
         png=report(
             f"{FIGURES}/tissue_fractions.png",
@@ -109,7 +153,18 @@ rule plot_variant_comparison:
     input:
         summary=f"{MODELS}/{{study}}/summary.tsv",
         comparison=f"{STATS}/{{study}}_comparison.tsv",
-        code=FIGURE_CODE,
+        code=pkg(
+            "figures/make.py",
+            "figures/attribution.py",
+            "figures/studies.py",
+            "figures/common.py",
+            "explain/aggregate.py",
+            "explain/regions.py",
+            "explain/robustness.py",
+            "stats.py",
+            "grid.py",
+            "io.py",
+        ),
     output:
         png=report(
             f"{FIGURES}/{{study}}_comparison.png",
@@ -138,7 +193,18 @@ rule plot_variant_comparison:
 rule plot_qc_montage:
     input:
         images=qc_montage_images,
-        code=FIGURE_CODE,
+        code=pkg(
+            "figures/make.py",
+            "figures/attribution.py",
+            "figures/studies.py",
+            "figures/common.py",
+            "explain/aggregate.py",
+            "explain/regions.py",
+            "explain/robustness.py",
+            "stats.py",
+            "grid.py",
+            "io.py",
+        ),
     output:
         png=report(
             f"{FIGURES}/qc_montage.png",
@@ -168,7 +234,18 @@ rule plot_class_maps:
         maps=f"{ATTRIBUTION}/{{study}}/{{variant}}_means",
         template=str(TEMPLATE.t1w),
         store=variant_store_json,
-        code=FIGURE_CODE,
+        code=pkg(
+            "figures/make.py",
+            "figures/attribution.py",
+            "figures/studies.py",
+            "figures/common.py",
+            "explain/aggregate.py",
+            "explain/regions.py",
+            "explain/robustness.py",
+            "stats.py",
+            "grid.py",
+            "io.py",
+        ),
     output:
         png=report(
             f"{FIGURES}/{{study}}_{{variant}}_class-maps.png",
@@ -203,7 +280,18 @@ rule plot_outcome_maps:
         maps=f"{ATTRIBUTION}/{{study}}/{{variant}}_means",
         template=str(TEMPLATE.t1w),
         store=variant_store_json,
-        code=FIGURE_CODE,
+        code=pkg(
+            "figures/make.py",
+            "figures/attribution.py",
+            "figures/studies.py",
+            "figures/common.py",
+            "explain/aggregate.py",
+            "explain/regions.py",
+            "explain/robustness.py",
+            "stats.py",
+            "grid.py",
+            "io.py",
+        ),
     output:
         png=report(
             f"{FIGURES}/{{study}}_{{variant}}_outcome-maps.png",
@@ -238,7 +326,18 @@ rule plot_run_maps:
         maps=f"{ATTRIBUTION}/{{study}}/{{variant}}_means",
         template=str(TEMPLATE.t1w),
         store=variant_store_json,
-        code=FIGURE_CODE,
+        code=pkg(
+            "figures/make.py",
+            "figures/attribution.py",
+            "figures/studies.py",
+            "figures/common.py",
+            "explain/aggregate.py",
+            "explain/regions.py",
+            "explain/robustness.py",
+            "stats.py",
+            "grid.py",
+            "io.py",
+        ),
     output:
         png=report(
             f"{FIGURES}/{{study}}_{{variant}}_run-maps.png",
@@ -271,7 +370,18 @@ rule plot_run_maps:
 rule plot_top_regions:
     input:
         regions=f"{ATTRIBUTION}/{{study}}/{{variant}}_regions.tsv",
-        code=FIGURE_CODE,
+        code=pkg(
+            "figures/make.py",
+            "figures/attribution.py",
+            "figures/studies.py",
+            "figures/common.py",
+            "explain/aggregate.py",
+            "explain/regions.py",
+            "explain/robustness.py",
+            "stats.py",
+            "grid.py",
+            "io.py",
+        ),
     output:
         png=report(
             f"{FIGURES}/{{study}}_{{variant}}_top-regions.png",
@@ -305,7 +415,18 @@ rule plot_top_regions:
 rule plot_beta_overlap:
     input:
         overlap=f"{STATS}/{{study}}/{{variant}}_beta-overlap.tsv",
-        code=FIGURE_CODE,
+        code=pkg(
+            "figures/make.py",
+            "figures/attribution.py",
+            "figures/studies.py",
+            "figures/common.py",
+            "explain/aggregate.py",
+            "explain/regions.py",
+            "explain/robustness.py",
+            "stats.py",
+            "grid.py",
+            "io.py",
+        ),
     output:
         png=report(
             f"{FIGURES}/{{study}}_{{variant}}_beta-overlap.png",
@@ -338,7 +459,18 @@ rule plot_hippocampus:
     input:
         points=f"{STATS}/{{study}}/{{variant}}_hippocampus-points.tsv",
         test=f"{STATS}/{{study}}/{{variant}}_hippocampus-test.tsv",
-        code=FIGURE_CODE,
+        code=pkg(
+            "figures/make.py",
+            "figures/attribution.py",
+            "figures/studies.py",
+            "figures/common.py",
+            "explain/aggregate.py",
+            "explain/regions.py",
+            "explain/robustness.py",
+            "stats.py",
+            "grid.py",
+            "io.py",
+        ),
     output:
         png=report(
             f"{FIGURES}/{{study}}_{{variant}}_hippocampus.png",
@@ -368,7 +500,18 @@ rule plot_hippocampus:
 rule plot_robustness_l2:
     input:
         l2=f"{STATS}/{{study}}/{{variant}}_robustness-l2.tsv",
-        code=FIGURE_CODE,
+        code=pkg(
+            "figures/make.py",
+            "figures/attribution.py",
+            "figures/studies.py",
+            "figures/common.py",
+            "explain/aggregate.py",
+            "explain/regions.py",
+            "explain/robustness.py",
+            "stats.py",
+            "grid.py",
+            "io.py",
+        ),
     output:
         png=report(
             f"{FIGURES}/{{study}}_{{variant}}_robustness-l2.png",
@@ -398,7 +541,18 @@ rule plot_robustness_l2:
 rule plot_robustness_topk:
     input:
         topk=f"{STATS}/{{study}}/{{variant}}_robustness-topk.tsv",
-        code=FIGURE_CODE,
+        code=pkg(
+            "figures/make.py",
+            "figures/attribution.py",
+            "figures/studies.py",
+            "figures/common.py",
+            "explain/aggregate.py",
+            "explain/regions.py",
+            "explain/robustness.py",
+            "stats.py",
+            "grid.py",
+            "io.py",
+        ),
     output:
         png=report(
             f"{FIGURES}/{{study}}_{{variant}}_robustness-topk.png",
@@ -428,7 +582,18 @@ rule plot_robustness_topk:
 rule plot_enrichment:
     input:
         table=f"{STATS}/{{study}}/{{variant}}_enrichment.tsv",
-        code=FIGURE_CODE,
+        code=pkg(
+            "figures/make.py",
+            "figures/attribution.py",
+            "figures/studies.py",
+            "figures/common.py",
+            "explain/aggregate.py",
+            "explain/regions.py",
+            "explain/robustness.py",
+            "stats.py",
+            "grid.py",
+            "io.py",
+        ),
     output:
         png=report(
             f"{FIGURES}/{{study}}_{{variant}}_enrichment.png",
@@ -459,7 +624,18 @@ rule plot_enrichment:
 rule plot_randomisation:
     input:
         table=f"{STATS}/{{study}}/{{variant}}_randomisation.tsv",
-        code=FIGURE_CODE,
+        code=pkg(
+            "figures/make.py",
+            "figures/attribution.py",
+            "figures/studies.py",
+            "figures/common.py",
+            "explain/aggregate.py",
+            "explain/regions.py",
+            "explain/robustness.py",
+            "stats.py",
+            "grid.py",
+            "io.py",
+        ),
     output:
         png=report(
             f"{FIGURES}/{{study}}_{{variant}}_randomisation.png",

@@ -43,7 +43,15 @@ rule train_volume_model:
 rule share_registration_run:
     input:
         unpack(shared_run_source),
-        code=pkg("learn/run.py", "io.py"),
+        code=pkg(
+            "learn/run.py",
+            "learn/train.py",
+            "learn/data.py",
+            "learn/metrics.py",
+            "learn/networks.py",
+            "learn/splits.py",
+            "io.py",
+        ),
     output:
         model=protected(f"{MODELS}/{{study}}/{{variant}}/{RUN}_model.pt"),
         history=f"{MODELS}/{{study}}/{{variant}}/{RUN}_history.tsv",

@@ -56,7 +56,7 @@ rule make_splits:
 rule extract_volumes:
     input:
         images=store_images,
-        code=pkg("learn/store.py", "learn/labels.py", "io.py"),
+        code=pkg("learn/store.py", "learn/labels.py", "grid.py", "io.py"),
     output:
         npy=f"{SAMPLES}/reg-{{arm}}_desc-volumes.npy",
         tsv=f"{SAMPLES}/reg-{{arm}}_desc-volumes.tsv",
@@ -86,7 +86,7 @@ rule extract_patches:
     input:
         npy=f"{SAMPLES}/reg-{{arm}}_desc-volumes.npy",
         tsv=f"{SAMPLES}/reg-{{arm}}_desc-volumes.tsv",
-        code=pkg("learn/store.py", "learn/labels.py", "io.py"),
+        code=pkg("learn/store.py", "learn/labels.py", "grid.py", "io.py"),
     output:
         npy=f"{SAMPLES}/reg-{{arm}}_desc-patches.npy",
         tsv=f"{SAMPLES}/reg-{{arm}}_desc-patches.tsv",

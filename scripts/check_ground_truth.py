@@ -1,6 +1,6 @@
 """Enrichment of relevance in the planted-effect mask and the planted regions' ranks."""
 
-from mrixai.explain.checks import ground_truth_check
+from mrixai.explain.groundtruth import ground_truth_check
 from mrixai.workflow import setup_logging
 
 setup_logging(snakemake.log[0])

@@ -1,6 +1,6 @@
 """Model-randomisation sanity check: maps of a re-initialised model vs the trained model's."""
 
-from mrixai.explain.checks import randomisation_check
+from mrixai.explain.randomisation import randomisation_check
 from mrixai.workflow import setup_logging
 
 setup_logging(snakemake.log[0])

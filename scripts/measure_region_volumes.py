@@ -1,6 +1,6 @@
 """Native-space grey-matter volume of every atlas region of one unit (atlas warped to the subject)."""
 
-from mrixai.explain.neuro import native_region_volumes
+from mrixai.explain.volumes import native_region_volumes
 from mrixai.io import atomic_path
 from mrixai.workflow import setup_logging
 

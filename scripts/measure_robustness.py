@@ -1,6 +1,6 @@
 """Robustness of the explanations over identical retrainings (L2 and top-k overlap tables)."""
 
-from mrixai.analysis import robustness_tables
+from mrixai.explain.aggregate import robustness_tables
 from mrixai.workflow import setup_logging
 
 setup_logging(snakemake.log[0])

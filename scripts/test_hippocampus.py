@@ -1,6 +1,6 @@
 """Hippocampal relevance vs hippocampal grey-matter volume among true positives (permutation test)."""
 
-from mrixai.explain.checks import hippocampus_check
+from mrixai.explain.neuro import hippocampus_check
 from mrixai.workflow import setup_logging
 
 setup_logging(snakemake.log[0])

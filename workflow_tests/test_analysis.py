@@ -8,9 +8,11 @@ import pandas as pd
 import pytest
 import torch
 
-from mrixai.analysis import registration_tests, robustness_tables
-from mrixai.explain.aggregate import aggregate_variant, parse_run, read_mean_maps
-from mrixai.explain.checks import ground_truth_check, hippocampus_check, randomisation_check, randomise_weights
+from mrixai.analysis import registration_tests
+from mrixai.explain.aggregate import aggregate_variant, parse_run, read_mean_maps, robustness_tables
+from mrixai.explain.groundtruth import ground_truth_check
+from mrixai.explain.neuro import hippocampus_check
+from mrixai.explain.randomisation import randomisation_check, randomise_weights
 from mrixai.explain.regions import sample_atlas
 from mrixai.learn.run import train_on_volumes
 from mrixai.learn.splits import make_splits

@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mrixai.explain.neuro import native_region_volumes, permutation_correlation
+from mrixai.explain.neuro import permutation_correlation
+from mrixai.explain.volumes import native_region_volumes
 from mrixai.explain.regions import (
     SampleAtlas,
     enrichment,

@@ -13,8 +13,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from mrixai.explain.aggregate import parse_run, run_mean_maps
-from mrixai.explain.robustness import method_overlap, pairwise_l2, topk_overlap
 from mrixai.io import atomic_path
 from mrixai.stats import (
     friedman_test,
@@ -91,80 +89,3 @@ def compare_variants(study: str, summary_tsv: str | Path, out_tsv: str | Path) -
     table = variant_comparison(read_summary(summary_tsv), a, b, COMPARISON_METRICS)
     write_tsv(table, out_tsv)
     return table
-
-
-def _runs_by_split(runs) -> dict[int, list[str]]:
-    """Run names (``split-<s>_seed-<r>``) grouped by split, in seed order."""
-    out: dict[int, list[str]] = {}
-    for name in sorted(runs, key=parse_run):
-        out.setdefault(parse_run(name)[0], []).append(name)
-    return out
-
-
-def robustness_tables(
-    regions_tsv: str | Path,
-    maps_dir: str | Path,
-    methods: Sequence[str],
-    beta_methods: Sequence[str],
-    out_l2: str | Path,
-    out_topk: str | Path,
-    out_overlap: str | Path,
-    *,
-    k: int = 10,
-    metrics: Sequence[str] = ("sum_abs", "density", "gain"),
-    group: str | None = None,
-) -> None:
-    """The robustness tables of Eitel & Ritter over a variant's identical retrainings.
-
-    Identical retrainings are the runs of one split (same training data, different seeds); pairs
-    are only formed within a split. Per method: the L2 distance between the max-scaled mean maps
-    of each pair, and the mean top-k region intersection per metric; plus the top-k overlap
-    between LRP beta values (all runs' subjects).
-    """
-    regions = pd.read_csv(regions_tsv, sep="\t", dtype={"unit": str, "subject": str})
-    l2 = []
-    for method in methods:
-        runs = run_mean_maps(maps_dir, method)
-        for split, names in _runs_by_split(runs).items():
-            if len(names) < 2:
-                continue
-            table = pairwise_l2({name: runs[name] for name in names})
-            table.insert(0, "method", method)
-            table.insert(1, "split", split)
-            l2.append(table)
-    l2 = (
-        pd.concat(l2, ignore_index=True)
-        if l2
-        else pd.DataFrame(columns=["method", "split", "run_a", "run_b", "l2"])
-    )
-    if l2.empty:
-        log.warning("no split has two runs: no identical retrainings to compare (splits.n_repeats < 2?)")
-    write_tsv(l2, out_l2)
-    topk = []
-    for split, names in _runs_by_split({run: None for run in regions["run"].unique()}).items():
-        if len(names) < 2:
-            continue
-        tables = {run: regions[regions["run"] == run] for run in names}
-        for metric in metrics:
-            table = topk_overlap(tables, metric, k=k, group=group)
-            table.insert(0, "split", split)
-            topk.append(table)
-    topk = (
-        pd.concat(topk, ignore_index=True)
-        if topk
-        else pd.DataFrame(columns=["split", "method", "metric", "k", "n_runs", "n_pairs", "mean_overlap", "sd_overlap"])
-    )
-    write_tsv(topk, out_topk)
-    overlaps = []
-    if len(beta_methods) >= 2:
-        for metric in metrics:
-            table = method_overlap(regions, list(beta_methods), metric, k=k, group=group)
-            table.insert(0, "metric", metric)
-            overlaps.append(table)
-    overlap = (
-        pd.concat(overlaps, ignore_index=True)
-        if overlaps
-        else pd.DataFrame(columns=["metric", "method_a", "method_b", "overlap"])
-    )
-    write_tsv(overlap, out_overlap)
-    log.info("robustness: %d L2 pairs, %d top-%d rows, %d beta-overlap rows", len(l2), len(topk), k, len(overlap))

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from mrixai.learn.store import block_mean, crop_or_pad
+from mrixai.grid import block_mean, crop_or_pad
 
 log = logging.getLogger(__name__)
 

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from mrixai.grid import block_mean, crop_offset, crop_or_pad, sample_grid_affine  # noqa: F401 (re-exported)
 from mrixai.io import atomic_path
 from mrixai.learn.labels import unit_subject
 
@@ -38,31 +39,6 @@ def _check_shape(shape: Sequence[int], downsample: int) -> tuple[int, int, int]:
     return shape  # type: ignore[return-value]
 
 
-def crop_offset(image_shape: Sequence[int], shape: Sequence[int]) -> tuple[int, ...]:
-    """Start index (negative = padding) of a centred crop of ``shape`` from ``image_shape``."""
-    return tuple((int(i) - int(s)) // 2 for i, s in zip(image_shape, shape))
-
-
-def crop_or_pad(data: np.ndarray, shape: Sequence[int], offset: Sequence[int]) -> np.ndarray:
-    """The box of ``shape`` starting at ``offset`` (zeros where it leaves ``data``)."""
-    out = np.zeros(tuple(shape), dtype=np.float32)
-    src, dst = [], []
-    for o, s, n in zip(offset, shape, data.shape):
-        lo, hi = max(o, 0), min(o + s, n)
-        src.append(slice(lo, hi))
-        dst.append(slice(lo - o, hi - o))
-    out[tuple(dst)] = data[tuple(src)]
-    return out
-
-
-def block_mean(data: np.ndarray, factor: int) -> np.ndarray:
-    """Average non-overlapping ``factor``^3 blocks."""
-    if factor == 1:
-        return data
-    d, h, w = (s // factor for s in data.shape)
-    return data[: d * factor, : h * factor, : w * factor].reshape(d, factor, h, factor, w, factor).mean((1, 3, 5))
-
-
 def normalise(data: np.ndarray, method: str) -> np.ndarray:
     """Normalise intensities inside the brain (voxels > 0); the background stays 0."""
     if method not in NORMALISATIONS:
@@ -78,17 +54,6 @@ def normalise(data: np.ndarray, method: str) -> np.ndarray:
         lo, hi = np.percentile(values, [0.5, 99.5])
         out[brain] = np.clip((values - lo) / max(hi - lo, 1e-6), 0, 1)
     return out
-
-
-def sample_grid_affine(affine: np.ndarray, offset: Sequence[int], downsample: int) -> np.ndarray:
-    """Affine of the sample grid (crop then block-average) given the template grid's affine."""
-    shift = np.eye(4)
-    shift[:3, 3] = offset
-    scale = np.diag([downsample, downsample, downsample, 1.0])
-    # Block centres sit half a (downsample - 1) voxel in from the block's first voxel.
-    centre = np.eye(4)
-    centre[:3, 3] = (downsample - 1) / 2.0
-    return affine @ shift @ centre @ scale
 
 
 def build_volume_store(
