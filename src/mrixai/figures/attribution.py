@@ -21,7 +21,7 @@ import pandas as pd
 from matplotlib.colors import Normalize
 from matplotlib.patches import Patch
 
-from mrixai.figures.common import PALETTE, format_p, save_figure
+from mrixai.figures.common import PALETTE, format_p, save_figure, styled
 
 log = logging.getLogger(__name__)
 
@@ -187,6 +187,7 @@ def _lr_marks(ax, axis_name: str, colour: str = "white") -> None:
 
 
 # ------------------------------------------------------------------------------------- mean maps
+@styled
 def plot_mean_maps(
     maps: Mapping[str, Mapping[str, np.ndarray]],
     template: np.ndarray,
@@ -317,6 +318,7 @@ def plot_mean_maps(
 
 
 # ----------------------------------------------------------------------------------- top regions
+@styled
 def plot_top_regions(
     table: pd.DataFrame,
     out_png: str | Path,
@@ -416,6 +418,7 @@ def overlap_square(overlap: pd.DataFrame) -> pd.DataFrame:
     return square
 
 
+@styled
 def plot_overlap_matrix(
     overlap: pd.DataFrame, out_png: str | Path, out_pdf: str | Path | None, *, title: str = "", k: int = 10
 ) -> list[Path]:
@@ -469,6 +472,7 @@ def plot_overlap_matrix(
 
 
 # ----------------------------------------------------------------------------------- hippocampus
+@styled
 def plot_hippocampus(
     df: pd.DataFrame,
     result: Mapping,
@@ -552,6 +556,7 @@ def _box_strip(ax, df: pd.DataFrame, value: str, seed: int = 0) -> list[str]:
     return methods
 
 
+@styled
 def plot_enrichment(
     df: pd.DataFrame, out_png: str | Path, out_pdf: str | Path | None, *, title: str = ""
 ) -> list[Path]:
@@ -584,6 +589,7 @@ def plot_enrichment(
     return save_figure(fig, out_png, out_pdf)
 
 
+@styled
 def plot_randomisation(
     df: pd.DataFrame, out_png: str | Path, out_pdf: str | Path | None, *, threshold: float = 0.5, title: str = ""
 ) -> list[Path]:
@@ -615,6 +621,7 @@ def plot_randomisation(
 
 
 # ----------------------------------------------------------------------------------- QC montage
+@styled
 def plot_qc_montage(
     images: Sequence[np.ndarray],
     labels: Sequence[str],

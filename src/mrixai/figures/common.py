@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -48,8 +49,19 @@ PALETTE: tuple[str, ...] = (
 
 
 def apply_style() -> None:
-    """Apply the pipeline's matplotlib style (idempotent)."""
+    """Apply the pipeline's matplotlib style globally (for interactive use; plot functions use :func:`styled`)."""
     plt.rcParams.update(STYLE)
+
+
+def styled(function: Callable) -> Callable:
+    """Run a plot function inside ``plt.rc_context(STYLE)``: the style never leaks into other code."""
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        with plt.rc_context(STYLE):
+            return function(*args, **kwargs)
+
+    return wrapper
 
 
 def color_for(index: int) -> str:
@@ -108,5 +120,3 @@ def save_figure(fig: Figure, out_png: str | Path, out_pdf: str | Path | None = N
         plt.close(fig)
     return [path for path, _ in targets]
 
-
-apply_style()

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from matplotlib import pyplot as plt
 
-from mrixai.figures.common import apply_style, color_for, format_p, save_figure, significance_stars
+from mrixai.figures.common import color_for, format_p, save_figure, significance_stars, styled
 from mrixai.stats import subject_means
 
 log = logging.getLogger(__name__)
@@ -94,6 +94,7 @@ def _bracket(ax: plt.Axes, x1: float, x2: float, y: float, height: float, text: 
 # ----------------------------------------------------------------------------------------------
 # registration study
 # ----------------------------------------------------------------------------------------------
+@styled
 def plot_registration_metrics(
     summary: pd.DataFrame,
     tests: pd.DataFrame | None,
@@ -106,7 +107,6 @@ def plot_registration_metrics(
     Wilcoxon p-values of ``tests`` (:func:`mrixai.stats.paired_tests`) as brackets above the bar pairs.
     """
     _require(summary, list(metrics), "summary")
-    apply_style()
     arms_of_runs = _arm_column(summary)
     arms = _ordered(arms_of_runs.unique(), ARM_ORDER)
     variant_of_arm = {}
@@ -164,6 +164,7 @@ def plot_registration_metrics(
     return save_figure(fig, out_png, out_pdf)
 
 
+@styled
 def plot_mean_roc(
     rocs: Mapping[str, pd.DataFrame],
     out_png: str | Path,
@@ -174,7 +175,6 @@ def plot_mean_roc(
     the legend gives AUC mean +- sd (``aucs``) and the number of curves."""
     if not rocs:
         raise ValueError("plot_mean_roc needs at least one arm's mean ROC table")
-    apply_style()
     fig, ax = plt.subplots(figsize=(5.2, 5.0))
     ax.plot([0, 1], [0, 1], color="0.5", linestyle="--", linewidth=0.9, label="chance")
     for i, arm in enumerate(_ordered(list(rocs), ARM_ORDER)):
@@ -201,6 +201,7 @@ def plot_mean_roc(
     return save_figure(fig, out_png, out_pdf)
 
 
+@styled
 def plot_per_split(
     summary: pd.DataFrame,
     out_png: str | Path,
@@ -209,7 +210,6 @@ def plot_per_split(
 ) -> list[Path]:
     """One line per arm through its per-split means of ``metric``, seeds as small jittered points."""
     _require(summary, ["split", metric], "summary")
-    apply_style()
     arms_of_runs = _arm_column(summary)
     arms = _ordered(arms_of_runs.unique(), ARM_ORDER)
     splits = sorted(pd.to_numeric(summary["split"]).unique())
@@ -248,6 +248,7 @@ def _set_sort_key(name: str) -> tuple:
     return (int(digits[-1]) if digits else 0, name)
 
 
+@styled
 def plot_tissue_fractions(
     fractions: pd.DataFrame,
     kw_row: pd.DataFrame | pd.Series | Mapping,
@@ -264,7 +265,6 @@ def plot_tissue_fractions(
     """
     means = subject_means(fractions, value, group, subject)
     _require(posthoc, ["group_a", "group_b", "p_value"], "posthoc")
-    apply_style()
     sets = sorted(means[group].unique(), key=_set_sort_key)
     if labels is None:
         labels = {s: f"CNN{k + 1} ({s})" for k, s in enumerate(sets)}
@@ -317,6 +317,7 @@ def plot_tissue_fractions(
 # ----------------------------------------------------------------------------------------------
 # PIF and transfer studies
 # ----------------------------------------------------------------------------------------------
+@styled
 def plot_variant_comparison(
     summary: pd.DataFrame,
     variant_a: str,
@@ -342,7 +343,6 @@ def plot_variant_comparison(
             raise ValueError(f"variant {v!r} not in the summary (it has {sorted(summary['variant'].unique())})")
     labels = dict(labels or {})
     name_a, name_b = labels.get(variant_a, variant_a), labels.get(variant_b, variant_b)
-    apply_style()
     keys = [k for k in pair_by if k in summary.columns]
     runs_a = summary[summary["variant"].astype(str) == variant_a]
     runs_b = summary[summary["variant"].astype(str) == variant_b]
@@ -414,6 +414,7 @@ def _format_cell(value: object, float_format: str) -> str:
     return str(value)
 
 
+@styled
 def render_table(
     df: pd.DataFrame,
     out_png: str | Path,
@@ -429,7 +430,6 @@ def render_table(
         float_format.format(1.5)
     except (ValueError, IndexError, KeyError) as err:
         raise ValueError(f"bad float_format {float_format!r}: {err}") from err
-    apply_style()
     headers = [_wrap_header(c, header_width) for c in df.columns]
     cells = [[_format_cell(v, float_format) for v in row] for row in df.itertuples(index=False)]
     header_lines = max((h.count("\n") + 1 for h in headers), default=1)
