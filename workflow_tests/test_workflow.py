@@ -81,8 +81,12 @@ def test_dry_run_of_the_paper_config(tmp_path):
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     counts = job_counts(proc.stdout)
-    assert counts.get("train_volume_model") == 10 * (3 * 5 + 2 * 5 + 3 * 5)
+    # 10 splits x 5 repeats: registration 3 arms, PIF 2 models, transfer 3 variants, of which the PIF
+    # baseline and the transfer pretraining are the registration study's syn runs, shared.
+    assert counts.get("train_volume_model") + counts.get("share_registration_run") == 10 * (3 * 5 + 2 * 5 + 3 * 5)
+    assert counts.get("share_registration_run") == 10 * (5 + 5)
     assert counts.get("train_subimage_model") == 10 * 5
+    assert counts.get("attribute_model") == 10 * 5 * 3 and counts.get("plot_class_maps") == 3
 
 
 def test_dry_run_on_the_ixi_sample(tmp_path, ixi_sample):
