@@ -219,3 +219,14 @@ def test_robustness_of_identical_runs_is_perfect(tmp_path):
     topk = pd.read_csv(tmp_path / "topk.tsv", sep="\t")
     assert len(l2) == 1 and l2.l2.iloc[0] == pytest.approx(0)
     assert (topk.mean_overlap == 1).all() and set(topk.metric) == {"sum_abs", "density", "gain"}
+
+
+def test_hippocampus_figure_says_so_when_there_are_too_few_true_positives(tmp_path):
+    from mrixai.figures import make
+    from mrixai.report import is_blank
+
+    pd.DataFrame(columns=["unit", "relevance", "n_runs", "volume_ml"]).to_csv(tmp_path / "p.tsv", sep="\t", index=False)
+    pd.DataFrame([{"method": "m", "region": "Hippocampus", "metric": "sum_abs", "permutations": 99,
+                   "r": float("nan"), "p": float("nan"), "n": 0}]).to_csv(tmp_path / "t.tsv", sep="\t", index=False)
+    make.hippocampus(tmp_path / "p.tsv", tmp_path / "t.tsv", tmp_path / "h.png", tmp_path / "h.pdf")
+    assert not is_blank(tmp_path / "h.png") and (tmp_path / "h.pdf").read_bytes()[:5] == b"%PDF-"

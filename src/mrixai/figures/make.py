@@ -154,6 +154,11 @@ def hippocampus(points: Path_, test: Path_, out_png: Path_, out_pdf: Path_, *,
     """Hippocampal grey-matter volume vs hippocampal relevance among true positives."""
     df, result = _tsv(points), _tsv(test).iloc[0].to_dict()
     label = (labels or {}).get(result["method"], result["method"])
+    if len(df) < 3:
+        note = pd.DataFrame({"note": [f"{len(df)} true positive(s) among the test subjects of all runs: "
+                                      "too few to correlate hippocampal volume with relevance"]})
+        fs.render_table(note, out_png, out_pdf, title=f"Hippocampal volume vs relevance ({label})")
+        return
     fa.plot_hippocampus(
         df, result, out_png, out_pdf,
         title=f"Hippocampal volume vs relevance ({label}, true positives)",
