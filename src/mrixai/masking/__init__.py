@@ -12,5 +12,6 @@ placed mask and segments again. Modules by concern:
 :mod:`~mrixai.masking.saliency`   guided backprop of the brain score, enhancement, smooth threshold
 :mod:`~mrixai.masking.placement`  mask template from training masks, cross-correlation placement
 :mod:`~mrixai.masking.metrics`    per-class accuracy / specificity / sensitivity / Dice, log-normal fit
+:mod:`~mrixai.masking.figures`    example slices per case, log-saliency histogram
 :mod:`~mrixai.masking.study`      :func:`run_masking_study`, the whole study with tables and figures
 """

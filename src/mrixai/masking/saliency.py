@@ -1,10 +1,14 @@
 """Guided-backprop saliency of the segmenter and the study's enhancement of it.
 
-The saliency explains one scalar per slice, the *brain score*: by default (``"brain_softmax"``)
-the sum over all pixels of the probability of any tissue class, ``sum(1 - p_background)``, i.e.
-the network's expected brain area; ``"brain_logits"`` sums the tissue-class logits instead. The
-brain softmax is bounded per pixel, so a few extreme pixels cannot dominate the map. Guided
-backpropagation (captum) keeps only positive gradients at every ``nn.ReLU``.
+The saliency explains one scalar per slice, the *brain score*, one of ``TARGETS``:
+``"brain_logits"`` (default) the sum over all pixels of the tissue-class (GM, WM, CSF) logits;
+``"brain_margin"`` the sum of ``logsumexp(tissue logits) - background logit``;
+``"brain_softmax"`` the sum of ``1 - p_background`` (the expected brain area). The default was
+chosen by measured brain-mask Dice of the placed template (synthetic cohort, 16-subject pilot,
+threshold centre 1.5: logits 0.91, margin 0.90, softmax 0.79): the softmax saturates inside
+confidently segmented tissue, so its saliency sits almost only on the uncertain scalp/skull ring,
+while the logits keep a gradient over the whole brain. Guided backpropagation (captum) keeps only
+positive gradients at every ``nn.ReLU``.
 
 Enhancement (:func:`enhance_saliency`), per slice: the magnitude ``|s|`` is linearly stretched to
 [0, 1], log-compressed as ``log(x + offset)`` (which turns a log-normal magnitude into a normal
@@ -32,7 +36,7 @@ TARGETS = ("brain_softmax", "brain_logits", "brain_margin")
 class BrainScore(nn.Module):
     """Wraps a segmenter: ``(B, 1)`` brain score of a batch (see the module docstring)."""
 
-    def __init__(self, model: nn.Module, target: str = "brain_softmax") -> None:
+    def __init__(self, model: nn.Module, target: str = "brain_logits") -> None:
         super().__init__()
         if target not in TARGETS:
             raise ValueError(f"saliency target must be one of {TARGETS}, got {target!r}")
@@ -48,12 +52,10 @@ class BrainScore(nn.Module):
         else:
             score = (torch.logsumexp(logits[:, 1:], dim=1) - logits[:, 0]).sum(dim=(1, 2))
         return score[:, None]
-        
-        return score[:, None]
 
 
 def guided_backprop_saliency(
-    model: nn.Module, x: np.ndarray, target: str = "brain_softmax", batch_size: int = 8, device: str | torch.device = "cpu"
+    model: nn.Module, x: np.ndarray, target: str = "brain_logits", batch_size: int = 8, device: str | torch.device = "cpu"
 ) -> np.ndarray:
     """Guided-backprop saliency ``(N, H, W)`` of the brain score for normalised slices ``x`` ``(N, H, W)``.
 

@@ -11,7 +11,10 @@
    the subject's mask (``brain_mask_dice.tsv``, with the template placed at the slice centre as a
    no-information baseline), the log-normal check of the saliency magnitude (``lognormal.tsv``),
    the training history, the split, a checkpoint, a summary with run times, and one figure per
-   case plus a histogram of the log saliency (PNG + PDF).
+   case plus a histogram of the log saliency (PNG + PDF). ``threshold_sensitivity.tsv`` repeats
+   the placement and the second segmentation for a few threshold centres
+   (``sensitivity_centres``; both are cheap next to training) and gives the brain-mask Dice and
+   the per-class Dice of each, so the choice of centre can be judged on the data.
 """
 
 from __future__ import annotations
@@ -30,8 +33,17 @@ from mrixai.io import atomic_path
 from mrixai.learn.train import library_versions
 from mrixai.masking.metrics import CLASS_NAMES, class_metrics, lognormal_fit, mask_dice
 from mrixai.masking.placement import build_template, paste, place_template
-from mrixai.masking.saliency import enhance_saliency, guided_backprop_saliency, smooth_threshold
-from mrixai.masking.slices import SUBJECT_KEYS, SliceSet, extract_slices, normalise_slices
+from mrixai.masking.saliency import (
+    enhance_saliency,
+    guided_backprop_saliency,
+    smooth_threshold,
+)
+from mrixai.masking.slices import (
+    SUBJECT_KEYS,
+    SliceSet,
+    extract_slices,
+    normalise_slices,
+)
 from mrixai.masking.train import predict_labels, train_segmenter
 
 log = logging.getLogger(__name__)
@@ -79,26 +91,29 @@ def run_masking_study(
     normalise_percentile: float = 99.0,
     base_channels: int = 8,
     depth: int = 3,
-    max_epochs: int = 30,
+    max_epochs: int = 20,
     min_epochs: int = 3,
-    patience: int = 5,
+    patience: int = 6,
     batch_size: int = 16,
-    learning_rate: float = 0.05,
+    learning_rate: float = 0.1,
     momentum: float = 0.9,
     flip_p: float = 0.5,
-    saliency_target: str = "brain_softmax",
+    saliency_target: str = "brain_logits",
     log_offset: float = 1e-3,
     threshold_centre: float = 2.0,
     threshold_width: float = 0.5,
     threshold_one_sided: bool = False,
     template_threshold: float = 0.5,
-    template_scales: Sequence[float] = (0.7, 0.8, 0.9, 1.0, 1.1, 1.2),
-    template_angles: Sequence[float] = (0.0,),
+    template_scales: Sequence[float] = (0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 1.0, 1.05, 1.1, 1.15, 1.2),
+    template_angles: Sequence[float] = (-10.0, 0.0, 10.0),
+    placement_score: str = "dice",
+    sensitivity_centres: Sequence[float] = (1.0, 1.25, 1.5, 2.0, 2.5),
     lognormal_sample: int = 5000,
     n_example_slices: int = 4,
     device: str = "cpu",
     threads: int = 1,
     figures: bool = True,
+    figure_dir: str | Path | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Run the whole saliency-guided masking study on ``subjects`` and write its outputs to ``out_dir``.
 
@@ -106,14 +121,16 @@ def run_masking_study(
         subjects: one record per subject with keys ``subject`` (id), ``image`` (bias-corrected head
             image), ``mask`` (brain mask) and ``dseg`` (tissue labels 0..3), paths on one grid.
         out_dir: folder for ``metrics.tsv``, ``brain_mask_dice.tsv``, ``lognormal.tsv``,
-            ``history.tsv``, ``splits.tsv``, ``summary.json``, ``model.pt`` and the figures
+            ``threshold_sensitivity.tsv``, ``history.tsv``, ``splits.tsv``, ``summary.json``, ``model.pt`` and the figures
             ``masking_case-<case>.png/.pdf`` and ``masking_lognormal.png/.pdf``.
         seed: seeds the split, the training and the log-normal subsamples.
+        figures: whether to draw the figures; ``figure_dir``: where (default ``out_dir``).
         (other keywords): see the modules :mod:`.slices`, :mod:`.train`, :mod:`.saliency` and
             :mod:`.placement`; ``template_scales`` / ``template_angles`` are searched at placement.
 
     Returns:
-        The tables ``metrics``, ``brain_mask_dice``, ``lognormal``, ``history`` and ``splits``.
+        The tables ``metrics``, ``brain_mask_dice``, ``threshold_sensitivity``, ``lognormal``,
+        ``history`` and ``splits``.
     """
     started = time.perf_counter()
     timing: dict[str, float] = {}
@@ -167,7 +184,7 @@ def run_masking_study(
     enhanced = enhance_saliency(saliency, log_offset)
     thresholded = smooth_threshold(enhanced, threshold_centre, threshold_width, threshold_one_sided)
     template = build_template(train.mask, template_threshold)
-    placements = [place_template(t, template, template_scales, template_angles) for t in thresholded]
+    placements = [place_template(t, template, template_scales, template_angles, placement_score) for t in thresholded]
     placed = np.stack([p.mask for p in placements])
     centre_top, centre_left = (np.array(test.image.shape[1:]) - template.shape) // 2
     centred = paste(template, test.image.shape[1:], int(centre_top), int(centre_left))
@@ -189,6 +206,25 @@ def run_masking_study(
         rows.append(table)
     metrics = pd.concat(rows, ignore_index=True)
     timing["segment"] = time.perf_counter() - tick
+
+    tick = time.perf_counter()
+    sensitivity = []
+    for centre in sensitivity_centres:
+        maps = smooth_threshold(enhanced, centre, threshold_width, threshold_one_sided)
+        masks = np.stack([place_template(t, template, template_scales, template_angles, placement_score).mask for t in maps])
+        seg = class_metrics(predict_labels(model, _masked_input(test, masks, normalise_percentile), batch_size, dev), test.dseg)
+        sensitivity.append(
+            {
+                "threshold_centre": float(centre),
+                "threshold_width": threshold_width,
+                "brain_mask_dice": mask_dice(masks, test.mask),
+                "brain_mask_dice_slice_mean": float(np.mean([mask_dice(m, t) for m, t in zip(masks, test.mask)])),
+                **{f"dice_{row['class']}": row["dice"] for _, row in seg.iterrows()},
+                "used": bool(np.isclose(centre, threshold_centre)),
+            }
+        )
+    sensitivity = pd.DataFrame(sensitivity)
+    timing["threshold_sensitivity"] = time.perf_counter() - tick
 
     mask_rows = []
     for method, masks in (("saliency", placed), ("template_centre", np.broadcast_to(centred, test.mask.shape))):
@@ -217,6 +253,7 @@ def run_masking_study(
     _write_tsv(metrics, out / "metrics.tsv")
     _write_tsv(brain_dice, out / "brain_mask_dice.tsv")
     _write_tsv(lognormal, out / "lognormal.tsv")
+    _write_tsv(sensitivity, out / "threshold_sensitivity.tsv")
     _write_tsv(history, out / "history.tsv")
     _write_tsv(splits, out / "splits.tsv")
     options = {
@@ -229,6 +266,7 @@ def run_masking_study(
         "threshold_width": threshold_width, "threshold_one_sided": threshold_one_sided,
         "template_threshold": template_threshold, "template_scales": [float(s) for s in template_scales],
         "template_angles": [float(a) for a in template_angles],
+        "placement_score": placement_score,
     }  # fmt: skip
     with atomic_path(out / "model.pt") as tmp:
         torch.save(
@@ -247,18 +285,19 @@ def run_masking_study(
         tick = time.perf_counter()
         from mrixai.masking.figures import plot_case, plot_lognormal
 
+        fig_dir = Path(figure_dir) if figure_dir is not None else out
         examples = np.unique(np.linspace(0, len(test) - 1, n_example_slices).round().astype(int))
         for case in CASES:
             extra = None
             if case == "saliency":
                 extra = {"saliency": saliency, "enhanced": enhanced, "thresholded": thresholded, "placed": placed}
             plot_case(
-                case, inputs[case], preds[case], test, examples, out / f"masking_case-{case}.png",
-                out / f"masking_case-{case}.pdf", extra=extra, class_names=CLASS_NAMES,
+                case, inputs[case], preds[case], test, examples, fig_dir / f"masking_case-{case}.png",
+                fig_dir / f"masking_case-{case}.pdf", extra=extra, class_names=CLASS_NAMES,
             )  # fmt: skip
         plot_lognormal(
-            np.abs(saliency), lognormal.iloc[-1].to_dict(), out / "masking_lognormal.png",
-            out / "masking_lognormal.pdf", seed=seed, sample_size=lognormal_sample,
+            np.abs(saliency), lognormal.iloc[-1].to_dict(), fig_dir / "masking_lognormal.png",
+            fig_dir / "masking_lognormal.pdf", seed=seed, sample_size=lognormal_sample,
         )  # fmt: skip
         timing["figures"] = time.perf_counter() - tick
     timing["total"] = time.perf_counter() - started
@@ -274,4 +313,11 @@ def run_masking_study(
     with atomic_path(out / "summary.json") as tmp:
         tmp.write_text(json.dumps(summary, indent=2, default=str))
     log.info("masking study done in %.0f s", timing["total"])
-    return {"metrics": metrics, "brain_mask_dice": brain_dice, "lognormal": lognormal, "history": history, "splits": splits}
+    return {
+        "metrics": metrics,
+        "brain_mask_dice": brain_dice,
+        "threshold_sensitivity": sensitivity,
+        "lognormal": lognormal,
+        "history": history,
+        "splits": splits,
+    }
