@@ -223,3 +223,23 @@ def test_train_config_names_bad_values():
         from mrixai.learn.data import pick_device
 
         pick_device("cuda")
+
+
+def test_a_shared_run_is_an_independent_copy_that_names_its_source(tmp_path):
+    import json
+    import os
+
+    from mrixai.learn.run import share_run
+
+    src = {k: tmp_path / f"reg_{k}" for k in ("model", "history", "predictions", "metrics")}
+    for key, path in src.items():
+        path.write_text(json.dumps({"study": "registration", "variant": "reg-syn", "n": 12}) if key == "metrics" else key)
+    dst = {k: tmp_path / "pif" / f"base_{k}" for k in src}
+    share_run(src, dst, "pif", "model-baseline")
+    assert all(dst[k].read_text() == src[k].read_text() for k in ("model", "history", "predictions"))
+    metrics = json.loads(dst["metrics"].read_text())
+    assert metrics == {"study": "pif", "variant": "model-baseline", "n": 12, "shared_from": "registration/reg-syn"}
+    # Touching a shared output (as Snakemake does) must not make the source look newer.
+    before = src["model"].stat().st_mtime_ns
+    os.utime(dst["model"], ns=(before + 10**10, before + 10**10))
+    assert src["model"].stat().st_mtime_ns == before

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
@@ -128,8 +127,7 @@ def train_on_volumes(
 def share_run(src: Mapping[str, str | Path], dst: Mapping[str, str | Path], study: str, variant: str) -> None:
     """Reuse a finished run as the run of another study whose training would be identical.
 
-    The model, history and predictions are hard-linked (copied where links are impossible);
-    the metrics JSON is rewritten with the new ``study`` and ``variant`` and a ``shared_from``
+    The model, history and predictions are copied; the metrics JSON is rewritten with the new ``study`` and ``variant`` and a ``shared_from``
     field naming the source run, so summaries and figures stay truthful about where it came from.
     """
     keys = ("model", "history", "predictions", "metrics")
@@ -138,13 +136,10 @@ def share_run(src: Mapping[str, str | Path], dst: Mapping[str, str | Path], stud
         if missing:
             raise ValueError(f"share_run: {name} files lack {missing}")
     for key in ("model", "history", "predictions"):
-        target = Path(dst[key])
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.unlink(missing_ok=True)
-        try:
-            os.link(src[key], target)
-        except OSError:
-            shutil.copy2(src[key], target)
+        # Copies, not hard links: Snakemake touches outputs older than the job, and touching a
+        # link would make the registration run look newer than what was made from it.
+        with atomic_path(dst[key]) as tmp:
+            shutil.copyfile(src[key], tmp)
     metrics = json.loads(Path(src["metrics"]).read_text())
     metrics["shared_from"] = f"{metrics.get('study')}/{metrics.get('variant')}"
     metrics.update(study=study, variant=variant)
