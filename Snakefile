@@ -36,6 +36,7 @@ include: "rules/learn.smk"
 include: "rules/explain.smk"
 include: "rules/analysis.smk"
 include: "rules/figures.smk"
+include: "rules/masking.smk"
 
 
 rule all:

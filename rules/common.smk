@@ -198,6 +198,7 @@ def get_final_output(wildcards):
     """Targets of the default target: everything the implemented stages produce."""
     out = get_preprocess_output(wildcards) + get_train_output(wildcards)
     out += get_analysis_output(wildcards) + get_figures_output(wildcards)
+    out += get_masking_output(wildcards)
     if config["dataset"] == "synthetic":
         out.append(EFFECT_MASK)
     return out
@@ -735,3 +736,32 @@ def get_figures_output(wildcards):
             kinds.append("enrichment")
         names += [f"{study}_{variant}_{kind}" for kind in kinds]
     return [f"{FIGURES}/{n}.{ext}" for n in names for ext in ("png", "pdf")]
+
+
+# ---- Masking study ----------------------------------------------------------------------------
+MASKING = "results/masking"
+MASKING_OPTIONS = {
+    k: v
+    for k, v in STUDY_CFG.get("masking", {}).items()
+    if k not in ("enabled", "training")
+}
+
+
+def masking_inputs(wildcards):
+    """Native bias-corrected images (with skull), brain masks and tissue maps of every unit."""
+    return {
+        "images": [f"{PRE.format(subject=u)}_desc-n4_{CONTRAST}.nii.gz" for u in UNITS],
+        "masks": [f"{PRE.format(subject=u)}_desc-brain_mask.nii.gz" for u in UNITS],
+        "dsegs": [f"{PRE.format(subject=u)}_dseg.nii.gz" for u in UNITS],
+    }
+
+
+def get_masking_output(wildcards):
+    """The masking study's tables and figures, when the study is switched on."""
+    if not STUDY_CFG.get("masking", {}).get("enabled", False):
+        return []
+    return [
+        f"{MASKING}/metrics.tsv",
+        f"{MASKING}/lognormal.tsv",
+        f"{FIGURES}/masking_case-saliency.png",
+    ]

@@ -89,6 +89,13 @@ def test_dry_run_of_the_paper_config(tmp_path):
     assert counts.get("attribute_model") == 10 * 5 * 3 and counts.get("plot_class_maps") == 3
 
 
+def test_dry_run_with_the_masking_study_switched_on(tmp_path):
+    proc = run_snakemake(tmp_path, "-n", "--cores", "2", config={"studies": {"masking": {"enabled": True}}})
+    counts = job_counts(proc.stdout)
+    assert counts.get("run_masking_study") == 1
+    assert "run_masking_study" not in job_counts(run_snakemake(tmp_path, "-n", "--cores", "2").stdout)
+
+
 def test_dry_run_on_the_ixi_sample(tmp_path, ixi_sample):
     proc = run_snakemake(tmp_path, "-n", "--cores", "2", config={"dataset": "bids", "bids_dir": str(ixi_sample)})
     counts = job_counts(proc.stdout)

@@ -1,0 +1,75 @@
+# The saliency-guided masking study: a 2D U-Net segmenter, guided-backprop saliency that places a
+# brain mask on unmasked images, and segmentation again (studies.masking; off by default for now).
+
+
+rule run_masking_study:
+    input:
+        unpack(masking_inputs),
+        code=pkg(
+            "masking/study.py",
+            "masking/train.py",
+            "masking/unet.py",
+            "masking/saliency.py",
+            "masking/placement.py",
+            "masking/slices.py",
+            "masking/metrics.py",
+            "masking/figures.py",
+            "figures/common.py",
+            "learn/train.py",
+            "learn/data.py",
+            "learn/metrics.py",
+            "learn/networks.py",
+            "io.py",
+        ),
+    output:
+        metrics=f"{MASKING}/metrics.tsv",
+        brain=f"{MASKING}/brain_mask_dice.tsv",
+        sensitivity=f"{MASKING}/threshold_sensitivity.tsv",
+        lognormal=f"{MASKING}/lognormal.tsv",
+        history=f"{MASKING}/history.tsv",
+        splits=f"{MASKING}/splits.tsv",
+        summary=f"{MASKING}/summary.json",
+        model=protected(f"{MASKING}/model.pt"),
+        manual=report(
+            f"{FIGURES}/masking_case-manual.png",
+            caption="../report/masking_case.rst",
+            category="Masking study",
+        ),
+        saliency=report(
+            f"{FIGURES}/masking_case-saliency.png",
+            caption="../report/masking_case.rst",
+            category="Masking study",
+        ),
+        none=report(
+            f"{FIGURES}/masking_case-none.png",
+            caption="../report/masking_case.rst",
+            category="Masking study",
+        ),
+        lognormal_png=report(
+            f"{FIGURES}/masking_lognormal.png",
+            caption="../report/masking_lognormal.rst",
+            category="Masking study",
+        ),
+        pdfs=[
+            f"{FIGURES}/masking_case-{case}.pdf"
+            for case in ("manual", "saliency", "none")
+        ]
+        + [f"{FIGURES}/masking_lognormal.pdf"],
+    log:
+        f"{LOGS}/run_masking_study.log",
+    benchmark:
+        f"{BENCH}/run_masking_study.tsv"
+    conda:
+        "../envs/explain.yaml"
+    threads: training_threads
+    resources:
+        mem_mb=6000,
+        runtime=60,
+        gpu=training_gpu,
+    params:
+        options=MASKING_OPTIONS,
+        units=UNITS,
+        seed=config["seed"],
+        device=study_training("masking")["device"],
+    script:
+        "../scripts/run_masking_study.py"
