@@ -57,8 +57,23 @@ def digest_tree(root: Path, patterns=("*.nii.gz", "*.mat", "*.tsv", "*.json")) -
                 continue
             if path.name.endswith(("_history.tsv", "_metrics.json")) or path.name == "summary.tsv":
                 continue  # these record wall-clock times
-            out[str(path.relative_to(root))] = hashlib.sha256(path.read_bytes()).hexdigest()
+            out[str(path.relative_to(root))] = hashlib.sha256(_timeless_bytes(path)).hexdigest()
     return out
+
+
+def _timeless_bytes(path: Path) -> bytes:
+    """The file's bytes, less the rows of a per-metric TSV that measure wall-clock time (the PIF and
+    transfer comparisons): those differ between any two runs, everything else must not."""
+    data = path.read_bytes()
+    if path.suffix != ".tsv":
+        return data
+    lines = data.decode().splitlines(keepends=True)
+    header = lines[0].rstrip("\n").split("\t") if lines else []
+    if "metric" not in header:
+        return data
+    col = header.index("metric")
+    kept = [line for line in lines[1:] if not line.split("\t")[col].startswith("wall_time")]
+    return "".join(lines[:1] + kept).encode()
 
 
 @pytest.fixture(scope="session")
