@@ -1,0 +1,16 @@
+"""Fetch one raw-data file (resumable, retried, checksummed) into results/downloads/."""
+
+from mrixai.datasets.download import fetch
+from mrixai.workflow import setup_logging
+
+setup_logging(snakemake.log[0])
+p = snakemake.params
+fetch(
+    p.url,
+    snakemake.output[0],
+    sha256=p.sha256,
+    retries=p.options["retries"],
+    backoff_s=p.options["backoff_s"],
+    timeout_s=p.options["timeout_s"],
+    progress_interval_s=p.options["progress_interval_s"],
+)

@@ -1,0 +1,1 @@
+"""Public raw datasets: downloads (``download``) and converters to BIDS (``ixi``, ``oasis``)."""
