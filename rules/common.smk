@@ -804,7 +804,6 @@ def get_masking_output(wildcards):
 
 
 # ---- Public datasets: downloads and conversion (rules/download.smk) ----------------------------
-DOWNLOAD_OPTIONS = dict(config["downloads"])
 
 
 def dataset_urls(dataset):

@@ -28,10 +28,11 @@ rule download_file:
     resources:
         mem_mb=500,
         runtime=720,
+    # downloads.* (retries, timeouts) are read from the config by the script, not passed as
+    # params: changing them must not make a finished, write-protected download out of date
     params:
         url=download_url,
         sha256=download_sha256,
-        options=DOWNLOAD_OPTIONS,
     script:
         "../scripts/download_file.py"
 

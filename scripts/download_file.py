@@ -5,12 +5,13 @@ from mrixai.workflow import setup_logging
 
 setup_logging(snakemake.log[0])
 p = snakemake.params
+options = snakemake.config["downloads"]
 fetch(
     p.url,
     snakemake.output[0],
     sha256=p.sha256,
-    retries=p.options["retries"],
-    backoff_s=p.options["backoff_s"],
-    timeout_s=p.options["timeout_s"],
-    progress_interval_s=p.options["progress_interval_s"],
+    retries=options["retries"],
+    backoff_s=options["backoff_s"],
+    timeout_s=options["timeout_s"],
+    progress_interval_s=options["progress_interval_s"],
 )
