@@ -74,6 +74,32 @@ def test_dry_run_of_the_default_config_trains_every_study(tmp_path):
     assert counts.get("summarize_study") == 4
 
 
+PER_SUBJECT_RULES = (
+    "generate_subject", "correct_bias", "strip_skull", "register_affine", "segment_tissue", "register_syn",
+    "warp_brain_to_template", "warp_tissue_to_template", "plot_subject_qc", "measure_region_volumes",
+)  # fmt: skip
+
+
+def test_dry_run_of_1000_subjects_plans_the_whole_dag_within_a_minute(tmp_path):
+    """Issue 5's scale check: every arm, study, split and attribution run of the shipped config for a
+    1,000-subject synthetic cohort is planned in under 60 s on 2 cores (benchmarks/dryrun_scale.py
+    prints the same with the shipped 48-subject plan as its baseline)."""
+    start = time.perf_counter()
+    proc = run_snakemake(tmp_path, "-n", "--quiet", "rules", "--cores", "2", config={"synthetic": {"n_subjects": 1000}})
+    seconds = time.perf_counter() - start
+    big = job_counts(proc.stdout)
+    (tmp_path / "small").mkdir()
+    small = job_counts(run_snakemake(tmp_path / "small", "-n", "--quiet", "rules", "--cores", "2").stdout)
+    for rule in PER_SUBJECT_RULES:
+        assert big.get(rule) == 1000, (rule, big.get(rule))
+    # Everything after the per-subject chain (stores, trainings, maps, statistics, figures) is planned
+    # once per study, split and run, whatever the cohort size.
+    assert {r: c for r, c in big.items() if r not in PER_SUBJECT_RULES} == {
+        r: c for r, c in small.items() if r not in PER_SUBJECT_RULES
+    }
+    assert seconds < 60, f"the 1,000-subject dry run took {seconds:.1f} s"
+
+
 def test_dry_run_of_the_paper_config(tmp_path):
     cmd = snakemake_cmd(tmp_path, "-n", "--cores", "2")
     i = cmd.index(str(REPO / "config.yaml"))
