@@ -14,7 +14,7 @@ os.environ.update(
 )
 from mrixai.bids import UNIT_ID_PATTERN  # noqa: E402
 from mrixai.datasets.download import file_name  # noqa: E402
-from mrixai.synthetic import HEAD_MODEL_FILES  # noqa: E402
+from mrixai.synthetic import HEAD_MODEL_FILES, PARAM_KEYS  # noqa: E402
 from mrixai.templates import TISSUES, TemplateFiles  # noqa: E402
 from mrixai.templates import resolve_template_source  # noqa: E402
 
@@ -37,11 +37,15 @@ BIDS_DIR = (
     else config.get("bids_dir")
 )
 DATASET_DESCRIPTION = f"{BIDS_DIR}/dataset_description.json"
+# What generating a subject depends on: not n_subjects (adding subjects must not regenerate the
+# others) nor the ground truth's threshold.
+SYNTH_PARAMS = {k: config["synthetic"][k] for k in PARAM_KEYS}
 HEAD_MODEL = {
     k: f"results/synthetic/headmodel/{v}" for k, v in HEAD_MODEL_FILES.items()
 }
 TRUTH = f"{SYNTH_BIDS}/derivatives/truth"
 EFFECT_MASK = f"{TRUTH}/space-template_desc-effect_mask.nii.gz"
+PLANTED_REGIONS_MASK = f"{TRUTH}/space-template_desc-plantedregions_mask.nii.gz"
 PRE = "results/preproc/sub-{subject}/anat/sub-{subject}"
 QC = "results/qc/sub-{subject}/sub-{subject}"
 LOGS = "results/logs"
@@ -617,6 +621,7 @@ def ground_truth_inputs(wildcards):
     files.update(
         regions=f"{ATTRIBUTION}/{wildcards.study}/{wildcards.variant}_regions.tsv",
         effect=EFFECT_MASK,
+        planted_regions=PLANTED_REGIONS_MASK,
         brain=str(TEMPLATE.mask),
     )
     return files

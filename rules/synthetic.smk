@@ -71,7 +71,7 @@ rule generate_subject:
     params:
         resolution_mm=RES,
         seed=config["seed"],
-        synthetic=config["synthetic"],
+        synthetic=SYNTH_PARAMS,
     script:
         "../scripts/generate_subject.py"
 
@@ -79,9 +79,11 @@ rule generate_subject:
 rule write_effect_mask:
     input:
         template=TEMPLATE.all(),
+        head_model=HEAD_MODEL.values(),
         code=pkg("synthetic.py", "templates.py", "io.py"),
     output:
-        EFFECT_MASK,
+        effect=EFFECT_MASK,
+        regions=PLANTED_REGIONS_MASK,
     log:
         f"{LOGS}/write_effect_mask.log",
     benchmark:
@@ -90,10 +92,11 @@ rule write_effect_mask:
         "../envs/imaging.yaml"
     threads: 1
     resources:
-        mem_mb=mem_mb(1000),
+        mem_mb=mem_mb(2000),
         runtime=2,
     params:
         resolution_mm=RES,
-        synthetic=config["synthetic"],
+        synthetic=SYNTH_PARAMS,
+        threshold=config["synthetic"]["effect_threshold"],
     script:
         "../scripts/write_effect_mask.py"

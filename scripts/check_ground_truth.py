@@ -16,4 +16,5 @@ ground_truth_check(
     snakemake.output.ranks,
     positive_group=p.positive_group,
     rank_metric=p.rank_metric,
+    regions_mask=inp.planted_regions,
 )

@@ -86,17 +86,23 @@ def test_relevance_in_the_planted_mask_is_enriched_and_its_region_ranks_first(tm
     effect[:2] = 1  # region A is the planted effect: half the brain
     nib.save(nib.Nifti1Image(effect, AFFINE), tmp_path / "effect.nii.gz")
     nib.save(nib.Nifti1Image(np.ones(GRID, dtype=np.uint8), AFFINE), tmp_path / "brain.nii.gz")
+    planted = np.zeros(GRID, dtype=np.uint8)
+    planted[:1] = 1  # the planted regions: a quarter of the brain, half of the effect mask
+    nib.save(nib.Nifti1Image(planted, AFFINE), tmp_path / "planted.nii.gz")
     uniform = np.ones(GRID, dtype=np.float32)
     write_run(tmp_path / "split-0_seed-0", ["01", "02"], ["AD", "CN"], [1, 0], [region_a_map(3), uniform])
     aggregate_variant([tmp_path / "split-0_seed-0"], atlas, AFFINE, tmp_path / "regions.tsv", tmp_path / "means")
     enrich, ranks = ground_truth_check(
         [tmp_path / "split-0_seed-0"], tmp_path / "regions.tsv", tmp_path / "effect.nii.gz",
         tmp_path / "brain.nii.gz", tmp_path / "store.json", ["A"], tmp_path / "e.tsv", tmp_path / "r.tsv",
-        positive_group="AD",
+        positive_group="AD", regions_mask=tmp_path / "planted.nii.gz",
     )
     by_unit = enrich.set_index("unit")
     # All relevance inside a mask of half the brain: enrichment 1 / 0.5 = 2; uniform relevance: 1.
     assert by_unit.loc["01", "enrichment"] == pytest.approx(2) and by_unit.loc["02", "enrichment"] == pytest.approx(1)
+    # Half of that relevance in the planted regions, a quarter of the brain: 0.5 / 0.25 = 2; uniform: 1.
+    assert by_unit.loc["01", "enrichment_regions"] == pytest.approx(2)
+    assert by_unit.loc["02", "enrichment_regions"] == pytest.approx(1)
     assert ranks.set_index("region").loc["A", "rank"] == 1
     with pytest.raises(ValueError, match="Nope"):
         ground_truth_check([tmp_path / "split-0_seed-0"], tmp_path / "regions.tsv", tmp_path / "effect.nii.gz",

@@ -136,9 +136,9 @@ def test_make_participants_rejects_bad_seed():
 # ----------------------------------------------------------------------------- effect mask
 
 
-def test_effect_mask_is_union_of_named_regions(template, tmp_path):
+def test_planted_regions_mask_is_union_of_named_regions(template, tmp_path):
     out = tmp_path / "effect_mask.nii.gz"
-    synthetic.write_effect_mask(template.directory, RES, PARAMS, out)
+    synthetic.write_effect_mask(template.directory, RES, PARAMS, tmp_path / "unused.nii.gz", out_regions=out)
     labels = pd.read_csv(template.atlas_labels, sep="\t").set_index("name")["index"]
     atlas_img = nib.load(template.atlas)
     atlas = np.asanyarray(atlas_img.dataobj)
@@ -150,6 +150,50 @@ def test_effect_mask_is_union_of_named_regions(template, tmp_path):
     np.testing.assert_array_equal(np.asanyarray(mask_img.dataobj).astype(bool), expected)
     np.testing.assert_allclose(mask_img.affine, atlas_img.affine)
     assert mask_img.get_data_dtype() == np.uint8
+
+
+def _on_template_grid(path: Path, template) -> np.ndarray:
+    from nibabel.processing import resample_from_to
+
+    return np.asanyarray(resample_from_to(nib.load(path), nib.load(template.t1w), order=1).dataobj).astype(np.float32)
+
+
+def test_effect_mask_is_where_a_patient_differs_from_the_same_control(template, head_model, tmp_path):
+    """Independent route: generate the same subject (same random draws) once as a control and once
+    as a patient of mean severity, with no pose, no random anatomy, no age effect, no sex-dependent
+    head size (sex n/a) and no scanner effects, resample both scans onto the template grid and mark where they differ by the
+    threshold. That should be the mask write_effect_mask computes straight from the deformation."""
+    still = {**STILL, "warp_mm": 0, "atrophy": 0.5}
+    sev = synthetic.MEAN_PATIENT_SEVERITY
+    cn, _ = _generate(_row("sub-005", "CN", None, None, 0.0), tmp_path / "cn", template, head_model, still,
+                      age_effect_per_year=0.0, max_oblique_deg=0.0)  # fmt: skip
+    ad, _ = _generate(_row("sub-005", "AD", None, None, sev), tmp_path / "ad", template, head_model, still,
+                      age_effect_per_year=0.0, max_oblique_deg=0.0)  # fmt: skip
+    brain = np.asanyarray(nib.load(template.mask).dataobj) > 0
+    a, c = _on_template_grid(ad["T1w"], template), _on_template_grid(cn["T1w"], template)
+    differs = (np.abs(a - c) >= 0.1 * np.median(c[brain])) & brain
+    out = tmp_path / "effect.nii.gz"
+    synthetic.write_effect_mask(template.directory, RES, still, out, head_model_dir=head_model["T1w"].parent)
+    mask = np.asanyarray(nib.load(out).dataobj) > 0
+    assert differs.sum() > 20 and mask.sum() > 20
+    dice = 2 * (mask & differs).sum() / (mask.sum() + differs.sum())
+    assert dice > 0.7, dice
+    # the planted regions hold a minority of the effect: most of it is in the tissue around them
+    regions, _ = synthetic.planted_regions_mask(template.directory, RES, still)
+    assert (mask & regions).sum() < 0.5 * mask.sum()
+
+
+def test_effect_mask_grows_with_atrophy_and_needs_some(template, head_model, tmp_path):
+    sizes = []
+    for atrophy in (0.2, 0.5):
+        out = tmp_path / f"effect-{atrophy}.nii.gz"
+        synthetic.write_effect_mask(template.directory, RES, {**PARAMS, "atrophy": atrophy}, out,
+                                    head_model_dir=head_model["T1w"].parent)  # fmt: skip
+        sizes.append(int((np.asanyarray(nib.load(out).dataobj) > 0).sum()))
+    assert 0 < sizes[0] < sizes[1]
+    with pytest.raises(ValueError, match="changes no brain voxel"):
+        synthetic.write_effect_mask(template.directory, RES, {**PARAMS, "atrophy": 0.0}, tmp_path / "none.nii.gz",
+                                    head_model_dir=head_model["T1w"].parent)  # fmt: skip
 
 
 def test_effect_mask_rejects_unknown_region(template, tmp_path):

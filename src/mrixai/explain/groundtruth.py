@@ -48,31 +48,45 @@ def ground_truth_check(
     *,
     positive_group: str,
     rank_metric: str = "density",
+    regions_mask: str | Path | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Enrichment of positive relevance in the planted-effect mask per subject, run and method,
     and the ranks of the planted regions by ``rank_metric`` among the ``positive_group`` subjects.
+
+    With ``regions_mask`` (the planted regions themselves) the enrichment table also has
+    ``share_in_regions``, ``regions_volume_share`` and ``enrichment_regions`` for that mask.
     """
     mask = mask_on_sample_grid(effect_mask, store_json)
     brain = mask_on_sample_grid(brain_mask, store_json)
+    regions = None if regions_mask is None else mask_on_sample_grid(regions_mask, store_json)
     rows = []
     for run_dir in run_dirs:
         split, seed = parse_run(str(run_dir))
         index = read_run_index(run_dir)
         for method, part in index.groupby("method", sort=False):
             part = part.reset_index(drop=True)
-            table = enrichment(load_maps(run_dir, part), mask, brain)
+            maps = load_maps(run_dir, part)
+            table = enrichment(maps, mask, brain)
+            if regions is not None:
+                other = enrichment(maps, regions, brain)
+                table["share_in_regions"] = other["share_in_mask"].to_numpy()
+                table["regions_volume_share"] = other["volume_share"].to_numpy()
+                table["enrichment_regions"] = other["enrichment"].to_numpy()
             table.insert(0, "method", method)
             table.insert(1, "run", f"split-{split}_seed-{seed}")
             table.insert(2, "unit", part["unit"].to_numpy())
             table.insert(3, "group", part["group"].to_numpy())
             rows.append(table)
     enrich = pd.concat(rows, ignore_index=True)
-    regions = pd.read_csv(regions_tsv, sep="\t", dtype={"unit": str, "subject": str})
-    ranks = region_ranks(regions, rank_metric, list(planted), by=("method",), group=positive_group)
+    region_table = pd.read_csv(regions_tsv, sep="\t", dtype={"unit": str, "subject": str})
+    ranks = region_ranks(region_table, rank_metric, list(planted), by=("method",), group=positive_group)
     ranks.insert(2, "metric", rank_metric)
     _write(enrich, out_enrichment)
     _write(ranks, out_ranks)
     summary = enrich[enrich["group"] == positive_group].groupby("method")["enrichment"].mean()
     log.info("mean enrichment in the planted-effect mask (%s): %s", positive_group, summary.round(2).to_dict())
+    if regions is not None:
+        summary = enrich[enrich["group"] == positive_group].groupby("method")["enrichment_regions"].mean()
+        log.info("mean enrichment in the planted regions (%s): %s", positive_group, summary.round(2).to_dict())
     log.info("planted-region ranks by %s: %s", rank_metric, ranks[["method", "region", "rank"]].to_dict("records"))
     return enrich, ranks

@@ -560,7 +560,7 @@ def _box_strip(ax, df: pd.DataFrame, value: str, seed: int = 0) -> list[str]:
 def plot_enrichment(
     df: pd.DataFrame, out_png: str | Path, out_pdf: str | Path | None, *, title: str = ""
 ) -> list[Path]:
-    """Enrichment of relevance in the planted regions per method (one point per run), with 1x and 3x lines."""
+    """Enrichment of relevance in the planted effect per method (one point per run), with 1x and 3x lines."""
     _check_columns(df, ["method", "run", "enrichment"], "enrichment table")
     methods = list(dict.fromkeys(df["method"].astype(str)))
     fig, ax = plt.subplots(figsize=(max(4.8, 0.75 * len(methods) + 2.5), 4.2))
@@ -582,9 +582,9 @@ def plot_enrichment(
             color="0.3" if level == 1 else PALETTE[3],
             clip_on=False,
         )
-    ax.set_ylabel("relevance enrichment\nin planted regions")
+    ax.set_ylabel("relevance enrichment\nin the planted effect")
     n_runs = df["run"].nunique()
-    ax.set_title(title or f"Relevance enrichment in planted regions ({n_runs} run{'s' * (n_runs != 1)})")
+    ax.set_title(title or f"Relevance enrichment in the planted effect ({n_runs} run{'s' * (n_runs != 1)})")
     fig.tight_layout()
     return save_figure(fig, out_png, out_pdf)
 

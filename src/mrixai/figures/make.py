@@ -206,7 +206,7 @@ def enrichment(table: Path_, out_png: Path_, out_pdf: Path_, *, group: str,
     per_run = df.groupby(["method", "run"], sort=False, as_index=False)["enrichment"].mean()
     per_run["method"] = per_run["method"].map(lambda m: (labels or {}).get(m, m))
     fa.plot_enrichment(per_run, out_png, out_pdf,
-                       title=f"Positive relevance in the planted regions relative to their volume ({group})")
+                       title=f"Positive relevance in the planted effect relative to its volume ({group})")
 
 
 def randomisation(table: Path_, out_png: Path_, out_pdf: Path_, *, threshold: float,
