@@ -88,6 +88,7 @@ rule check_ground_truth:
         planted=planted_region_names,
         positive_group=GROUPS[1],
         rank_metric=ANALYSIS_CFG.get("rank_metric", "density"),
+        merge_hemispheres=ANALYSIS_CFG.get("merge_hemispheres", True),
     script:
         "../scripts/check_ground_truth.py"
 

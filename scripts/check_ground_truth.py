@@ -17,4 +17,7 @@ ground_truth_check(
     positive_group=p.positive_group,
     rank_metric=p.rank_metric,
     regions_mask=inp.planted_regions,
+    atlas=inp.atlas,
+    labels=inp.labels,
+    merge_hemispheres=p.merge_hemispheres,
 )

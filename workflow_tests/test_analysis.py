@@ -89,13 +89,18 @@ def test_relevance_in_the_planted_mask_is_enriched_and_its_region_ranks_first(tm
     planted = np.zeros(GRID, dtype=np.uint8)
     planted[:1] = 1  # the planted regions: a quarter of the brain, half of the effect mask
     nib.save(nib.Nifti1Image(planted, AFFINE), tmp_path / "planted.nii.gz")
+    labels = np.zeros(GRID, dtype=np.int16)
+    labels[:2], labels[2:] = 1, 2  # the atlas of atlas_fixture, as files
+    nib.save(nib.Nifti1Image(labels, AFFINE), tmp_path / "atlas.nii.gz")
+    pd.DataFrame({"index": [1, 2], "name": ["Left_A", "Left_B"]}).to_csv(tmp_path / "atlas.tsv", sep="\t", index=False)
     uniform = np.ones(GRID, dtype=np.float32)
     write_run(tmp_path / "split-0_seed-0", ["01", "02"], ["AD", "CN"], [1, 0], [region_a_map(3), uniform])
     aggregate_variant([tmp_path / "split-0_seed-0"], atlas, AFFINE, tmp_path / "regions.tsv", tmp_path / "means")
     enrich, ranks = ground_truth_check(
         [tmp_path / "split-0_seed-0"], tmp_path / "regions.tsv", tmp_path / "effect.nii.gz",
-        tmp_path / "brain.nii.gz", tmp_path / "store.json", ["A"], tmp_path / "e.tsv", tmp_path / "r.tsv",
-        positive_group="AD", regions_mask=tmp_path / "planted.nii.gz",
+        tmp_path / "brain.nii.gz", tmp_path / "store.json", ["A", "B"], tmp_path / "e.tsv", tmp_path / "r.tsv",
+        positive_group="AD", regions_mask=tmp_path / "planted.nii.gz", atlas=tmp_path / "atlas.nii.gz",
+        labels=tmp_path / "atlas.tsv",
     )
     by_unit = enrich.set_index("unit")
     # All relevance inside a mask of half the brain: enrichment 1 / 0.5 = 2; uniform relevance: 1.
@@ -104,6 +109,8 @@ def test_relevance_in_the_planted_mask_is_enriched_and_its_region_ranks_first(tm
     assert by_unit.loc["01", "enrichment_regions"] == pytest.approx(2)
     assert by_unit.loc["02", "enrichment_regions"] == pytest.approx(1)
     assert ranks.set_index("region").loc["A", "rank"] == 1
+    # the planted effect covers all of A and none of B: a map equal to it would rank A first
+    assert ranks.set_index("region")["rank_of_effect"].to_dict() == {"A": 1, "B": 2}
     with pytest.raises(ValueError, match="Nope"):
         ground_truth_check([tmp_path / "split-0_seed-0"], tmp_path / "regions.tsv", tmp_path / "effect.nii.gz",
                            tmp_path / "brain.nii.gz", tmp_path / "store.json", ["Nope"], tmp_path / "e2.tsv",

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from mrixai.explain.aggregate import load_maps, parse_run, read_run_index
-from mrixai.explain.regions import enrichment, region_ranks, to_sample_grid
+from mrixai.explain.regions import enrichment, load_sample_atlas, region_metrics, region_ranks, to_sample_grid
 from mrixai.io import atomic_path
 
 log = logging.getLogger(__name__)
@@ -49,12 +49,18 @@ def ground_truth_check(
     positive_group: str,
     rank_metric: str = "density",
     regions_mask: str | Path | None = None,
+    atlas: str | Path | None = None,
+    labels: str | Path | None = None,
+    merge_hemispheres: bool = True,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Enrichment of positive relevance in the planted-effect mask per subject, run and method,
     and the ranks of the planted regions by ``rank_metric`` among the ``positive_group`` subjects.
 
     With ``regions_mask`` (the planted regions themselves) the enrichment table also has
     ``share_in_regions``, ``regions_volume_share`` and ``enrichment_regions`` for that mask.
+    With ``atlas`` and ``labels`` the ranks table also has ``rank_of_effect``: each planted region's
+    rank when the regions are ranked by the share of their volume inside the planted effect, i.e.
+    the rank a map equal to the planted effect would give it (the best an explanation can do).
     """
     mask = mask_on_sample_grid(effect_mask, store_json)
     brain = mask_on_sample_grid(brain_mask, store_json)
@@ -81,6 +87,11 @@ def ground_truth_check(
     region_table = pd.read_csv(regions_tsv, sep="\t", dtype={"unit": str, "subject": str})
     ranks = region_ranks(region_table, rank_metric, list(planted), by=("method",), group=positive_group)
     ranks.insert(2, "metric", rank_metric)
+    if atlas is not None and labels is not None:
+        sample_atlas = load_sample_atlas(atlas, labels, store_json, merge_hemispheres)
+        share = region_metrics(mask[None], sample_atlas)["density"][0]
+        order = pd.Series(share, index=sample_atlas.names).rank(ascending=False, method="min").astype(int)
+        ranks["rank_of_effect"] = ranks["region"].map(order).astype("Int64")
     _write(enrich, out_enrichment)
     _write(ranks, out_ranks)
     summary = enrich[enrich["group"] == positive_group].groupby("method")["enrichment"].mean()
@@ -88,5 +99,6 @@ def ground_truth_check(
     if regions is not None:
         summary = enrich[enrich["group"] == positive_group].groupby("method")["enrichment_regions"].mean()
         log.info("mean enrichment in the planted regions (%s): %s", positive_group, summary.round(2).to_dict())
-    log.info("planted-region ranks by %s: %s", rank_metric, ranks[["method", "region", "rank"]].to_dict("records"))
+    shown = [c for c in ("method", "region", "rank", "rank_of_effect") if c in ranks.columns]
+    log.info("planted-region ranks by %s: %s", rank_metric, ranks[shown].to_dict("records"))
     return enrich, ranks
