@@ -1,5 +1,6 @@
 # The saliency-guided masking study: a 2D U-Net segmenter, guided-backprop saliency that places a
-# brain mask on unmasked images, and segmentation again (studies.masking; off by default for now).
+# brain mask on unmasked images, and segmentation again (studies.masking). Its threads and device
+# come from studies.masking.training (over training), not from the tissue study's.
 
 
 rule run_masking_study:
@@ -61,11 +62,11 @@ rule run_masking_study:
         f"{BENCH}/run_masking_study.tsv"
     conda:
         "../envs/explain.yaml"
-    threads: training_threads
+    threads: int(study_training("masking")["threads"])
     resources:
         mem_mb=6000,
         runtime=60,
-        gpu=training_gpu,
+        gpu=int(str(study_training("masking")["device"]).startswith("cuda")),
     params:
         options=MASKING_OPTIONS,
         units=UNITS,

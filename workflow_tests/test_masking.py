@@ -15,6 +15,8 @@ from mrixai.masking.placement import (
     build_template,
     paste,
     place_template,
+    place_template_weights,
+    template_bank,
     transform_template,
 )
 from mrixai.masking.saliency import (
@@ -89,6 +91,72 @@ def test_placement_ignores_scattered_noise_and_handles_an_empty_map():
     assert empty.score == 0.0 and empty.mask.sum() == template.sum()
     with pytest.raises(ValueError, match="non-negative"):
         place_template(-np.ones((48, 48)), template)
+
+
+def test_placement_score_is_the_brute_force_maximum_of_the_tversky_index():
+    # every shift of the template scored directly with numpy, no FFT: the placement must find the best
+    rng = np.random.default_rng(4)
+    score_map = rng.random((20, 24)) ** 3
+    template = _ellipse((7, 9), (3, 4), (3, 4))
+    h, w = template.shape
+    padded = np.pad(score_map, ((h - 1, h - 1), (w - 1, w - 1)))
+    for weight in (0.5, 0.7):
+        scores = {
+            (top, left): float((padded[top + h - 1 : top + 2 * h - 1, left + w - 1 : left + 2 * w - 1] * template).sum())
+            / (weight * template.sum() + (1 - weight) * score_map.sum())
+            for top in range(-h + 1, 20)
+            for left in range(-w + 1, 24)
+        }
+        (top, left), best = max(scores.items(), key=lambda item: item[1])
+        placed = place_template(score_map, template, area_weight=weight)
+        assert (placed.top, placed.left) == (top, left)
+        assert placed.score == pytest.approx(best, rel=1e-9)
+    bank = template_bank(template, score_map.shape)
+    many = place_template_weights(score_map, bank, (0.5, 0.7))
+    assert [(p.top, p.left) for p in many] == [
+        (p.top, p.left) for p in (place_template(score_map, template, area_weight=w) for w in (0.5, 0.7))
+    ]
+    with pytest.raises(ValueError, match="area_weight"):
+        place_template(score_map, template, area_weight=1.0)
+    with pytest.raises(ValueError, match="shape"):
+        place_template_weights(score_map[:10], bank)
+
+
+def test_area_weight_keeps_the_template_off_a_salient_scalp_ring():
+    # brain: a disc of radius 12 (area ~452), scalp: a ring at radius 15..17 (area ~201), both of
+    # saliency 1. Soft Tversky index of a disc template: radius 12: 452 / (w 452 + (1 - w) 653);
+    # radius 17 (disc, gap and ring, area ~908): 653 / (w 908 + (1 - w) 653).
+    # w = 0.5: 0.82 < 0.84, the template stretches over the ring; w = 0.7: 0.88 > 0.79, it fits the brain.
+    yy, xx = np.mgrid[:64, :64]
+    r = np.hypot(yy - 30, xx - 33)
+    brain = r <= 12
+    score_map = np.where(brain | ((r >= 15) & (r <= 17)), 1.0, 0.0)
+    template = _ellipse((25, 25), (12, 12), (12, 12))
+    scales = tuple(np.round(np.arange(0.8, 1.61, 0.05), 2))
+    loose = place_template(score_map, template, scales, area_weight=0.5)
+    tight = place_template(score_map, template, scales, area_weight=0.7)
+    assert loose.scale > 1.2 and mask_dice(loose.mask, brain) < 0.8
+    assert tight.scale == 1.0 and mask_dice(tight.mask, brain) > 0.95
+
+
+def test_saliency_concentrated_in_the_brain_places_the_mask_on_it():
+    # The whole test-time chain on one slice: log-normal saliency magnitudes, higher inside an
+    # elliptic brain (shifted off-centre) than on the head around it and in the air; enhancement,
+    # smooth threshold at the z the brain reaches, template from centred training ellipses.
+    rng = np.random.default_rng(5)
+    shape = (96, 112)
+    brain = _ellipse(shape, (55, 50), (28, 34))
+    head = _ellipse(shape, (55, 50), (36, 42))
+    mu = np.where(brain, 0.0, np.where(head, -3.0, -6.0))
+    saliency = rng.lognormal(mu, 0.5) * rng.choice([-1.0, 1.0], size=shape)
+    z = enhance_saliency(saliency)
+    centre = float(np.median(z[brain]))  # the brain's typical enhanced value, derived from the map
+    training = np.stack([_ellipse(shape, (48, 56), (28 * f, 34 * f)) for f in (0.95, 1.0, 1.05)])
+    template = build_template(training)
+    placed = place_template(smooth_threshold(z, centre, 0.5), template, (0.9, 1.0, 1.1), area_weight=0.6)
+    assert mask_dice(placed.mask, brain) > 0.9
+    centred = paste(template, shape, *((np.array(shape) - template.shape) // 2))
+    assert mask_dice(placed.mask, brain) > mask_dice(centred, brain) + 0.1
 
 
 def test_template_from_shifted_masks_is_the_common_shape():
@@ -205,11 +273,11 @@ def _toy_subject(root, name: str, rng: np.random.Generator, shape=(40, 48, 6)) -
 TOY_OPTIONS = {
     "seed": 0, "base_channels": 8, "depth": 2, "max_epochs": 60, "patience": 10, "slice_step": 1,
     "batch_size": 8, "template_scales": (0.9, 1.0, 1.1), "template_angles": (0.0,),
-    "sensitivity_centres": (1.25, 2.0),
     # in the toy the brain's enhanced saliency sits at z ~ 1.25 (see threshold_sensitivity.tsv);
     # the study's centre 2 picks the scalp ring here, as on the synthetic cohort
-    "threshold_centre": 1.25,
+    "tune_on_validation": False, "threshold_centre": 1.25, "area_weight": 0.5,
 }  # fmt: skip
+TOY_TUNING = {"tune_on_validation": True, "tuning_centres": (1.25, 2.0), "tuning_area_weights": (0.5, 0.7)}
 
 
 def test_tiny_study_saliency_mask_beats_no_mask(tmp_path):
@@ -236,5 +304,20 @@ def test_tiny_study_saliency_mask_beats_no_mask(tmp_path):
     lognormal = pd.read_csv(out / "lognormal.tsv", sep="\t")
     assert list(lognormal.subject) == [*sorted(tables["splits"].query("set == 'test'").subject), "all"]
 
-    again = run_masking_study(subjects, tmp_path / "again", **{**TOY_OPTIONS, "figures": False})
-    pd.testing.assert_frame_equal(again["metrics"], tables["metrics"])  # seeded and deterministic on the CPU
+    # Again with the centre and weight tuned on the validation subjects: the same training (seeded
+    # and deterministic on the CPU), and the grid holds the first run's placement
+    again = run_masking_study(subjects, tmp_path / "again", **{**TOY_OPTIONS, **TOY_TUNING, "figures": False})
+    pd.testing.assert_frame_equal(again["history"].drop(columns="seconds"), tables["history"].drop(columns="seconds"))
+    grid = pd.read_csv(tmp_path / "again" / "threshold_sensitivity.tsv", sep="\t")
+    assert len(grid) == 2 * 2 * 2 and set(grid.set) == {"validation", "test"}
+    fixed = grid[(grid.set == "test") & (grid.threshold_centre == 1.25) & (grid.area_weight == 0.5)]
+    assert fixed.brain_mask_dice.iloc[0] == pytest.approx(brain.loc[("saliency", "all"), "dice"])
+    # the centre and weight are those of the best validation Dice, whatever the test Dice says
+    val = grid[grid.set == "validation"]
+    chosen = val.loc[val.brain_mask_dice.idxmax(), ["threshold_centre", "area_weight"]].tolist()
+    for name in ("validation", "test"):
+        sel = grid[(grid.set == name) & grid.selected]
+        assert len(sel) == 1 and sel[["threshold_centre", "area_weight"]].iloc[0].tolist() == chosen
+    selected = grid[(grid.set == "test") & grid.selected].iloc[0]
+    again_brain = again["brain_mask_dice"].set_index(["method", "subject"])
+    assert selected.brain_mask_dice == pytest.approx(again_brain.loc[("saliency", "all"), "dice"])

@@ -6,15 +6,19 @@
 2. On the test slices three cases are segmented: ``manual`` (the image times the subject's brain
    mask), ``none`` (the raw head image) and ``saliency``: the guided-backprop saliency of the raw
    slice (:mod:`.saliency`), enhanced and smooth-thresholded, places a template built from the
-   training masks (:mod:`.placement`); the image times the placed mask is segmented again.
+   training masks (:mod:`.placement`); the image times the placed mask is segmented again. With
+   ``tune_on_validation`` the threshold centre and the placement's area weight are chosen among
+   ``tuning_centres`` x ``tuning_area_weights`` by the Dice of the placed masks against the
+   validation subjects' brain masks (never the test subjects'); otherwise ``threshold_centre``
+   and ``area_weight`` are used as given.
 3. Per-class metrics of each case (``metrics.tsv``), the Dice of the placed brain mask against
    the subject's mask (``brain_mask_dice.tsv``, with the template placed at the slice centre as a
    no-information baseline), the log-normal check of the saliency magnitude (``lognormal.tsv``),
    the training history, the split, a checkpoint, a summary with run times, and one figure per
-   case plus a histogram of the log saliency (PNG + PDF). ``threshold_sensitivity.tsv`` repeats
-   the placement and the second segmentation for a few threshold centres
-   (``sensitivity_centres``; both are cheap next to training) and gives the brain-mask Dice and
-   the per-class Dice of each, so the choice of centre can be judged on the data.
+   case plus a histogram of the log saliency (PNG + PDF). ``threshold_sensitivity.tsv`` gives
+   the brain-mask Dice of every (centre, area weight) of the tuning grid on the validation and
+   the test slices, and the per-class Dice of the second segmentation on the test slices at
+   every centre with the chosen weight, so the choice can be judged on the data.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ import torch
 from mrixai.io import atomic_path
 from mrixai.learn.train import library_versions
 from mrixai.masking.metrics import CLASS_NAMES, class_metrics, lognormal_fit, mask_dice
-from mrixai.masking.placement import build_template, paste, place_template
+from mrixai.masking.placement import Placement, build_template, paste, place_template_weights, template_bank
 from mrixai.masking.saliency import (
     enhance_saliency,
     guided_backprop_saliency,
@@ -79,6 +83,24 @@ def _masked_input(slices: SliceSet, masks: np.ndarray, percentile: float) -> np.
     return normalise_slices(slices.image * masks, percentile)
 
 
+def _placement_grid(
+    enhanced: np.ndarray,
+    bank,
+    centres: Sequence[float],
+    weights: Sequence[float],
+    width: float,
+    one_sided: bool,
+    score: str,
+) -> dict[tuple[float, float], list[Placement]]:
+    """Placements of every slice for every (threshold centre, area weight)."""
+    out: dict[tuple[float, float], list[Placement]] = {(c, w): [] for c in centres for w in weights}
+    for centre in centres:
+        for slice_map in smooth_threshold(enhanced, centre, width, one_sided):
+            for weight, placement in zip(weights, place_template_weights(slice_map, bank, weights, score)):
+                out[(centre, weight)].append(placement)
+    return out
+
+
 def run_masking_study(
     subjects: list[dict],
     out_dir: str | Path,
@@ -103,11 +125,14 @@ def run_masking_study(
     threshold_centre: float = 2.0,
     threshold_width: float = 0.5,
     threshold_one_sided: bool = False,
+    area_weight: float = 0.5,
+    tune_on_validation: bool = True,
+    tuning_centres: Sequence[float] = (1.0, 1.25, 1.5, 1.75, 2.0),
+    tuning_area_weights: Sequence[float] = (0.5, 0.6, 0.7),
     template_threshold: float = 0.5,
     template_scales: Sequence[float] = (0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 1.0, 1.05, 1.1, 1.15, 1.2),
     template_angles: Sequence[float] = (-10.0, 0.0, 10.0),
     placement_score: str = "dice",
-    sensitivity_centres: Sequence[float] = (1.0, 1.25, 1.5, 2.0, 2.5),
     lognormal_sample: int = 5000,
     n_example_slices: int = 4,
     device: str = "cpu",
@@ -177,14 +202,36 @@ def run_masking_study(
     timing["train"] = time.perf_counter() - tick
     dev = fit_summary["device"]
 
-    # 2. saliency on the raw slices, enhancement, template placement
+    # 2. saliency on the raw slices, enhancement, template placement (tuned on validation slices)
     tick = time.perf_counter()
-    raw = normalise_slices(test.image, normalise_percentile)
-    saliency = guided_backprop_saliency(model, raw, saliency_target, batch_size, dev)
-    enhanced = enhance_saliency(saliency, log_offset)
-    thresholded = smooth_threshold(enhanced, threshold_centre, threshold_width, threshold_one_sided)
     template = build_template(train.mask, template_threshold)
-    placements = [place_template(t, template, template_scales, template_angles, placement_score) for t in thresholded]
+    bank = template_bank(template, test.image.shape[1:], template_scales, template_angles)
+    if tune_on_validation:
+        centres, weights = [float(c) for c in tuning_centres], [float(w) for w in tuning_area_weights]
+        if not centres or not weights:
+            raise ValueError(f"tuning needs centres and area weights, got {tuning_centres!r}, {tuning_area_weights!r}")
+    else:
+        centres, weights = [float(threshold_centre)], [float(area_weight)]
+    grid: dict[str, dict] = {}
+    saliency_sets: dict[str, np.ndarray] = {}
+    enhanced_sets: dict[str, np.ndarray] = {}
+    for name, sl in (("validation", val), ("test", test)):
+        x = normalise_slices(sl.image, normalise_percentile)
+        saliency_sets[name] = guided_backprop_saliency(model, x, saliency_target, batch_size, dev)
+        enhanced_sets[name] = enhance_saliency(saliency_sets[name], log_offset)
+        grid[name] = _placement_grid(
+            enhanced_sets[name], bank, centres, weights, threshold_width, threshold_one_sided, placement_score
+        )
+    val_dice = {key: mask_dice(np.stack([p.mask for p in pl]), val.mask) for key, pl in grid["validation"].items()}
+    chosen_centre, chosen_weight = max(val_dice, key=lambda key: (val_dice[key], -abs(key[0] - threshold_centre)))
+    log.info(
+        "placement: threshold centre %g, area weight %g (validation brain-mask Dice %.3f)",
+        chosen_centre, chosen_weight, val_dice[(chosen_centre, chosen_weight)],
+    )  # fmt: skip
+    raw = normalise_slices(test.image, normalise_percentile)
+    saliency, enhanced = saliency_sets["test"], enhanced_sets["test"]
+    thresholded = smooth_threshold(enhanced, chosen_centre, threshold_width, threshold_one_sided)
+    placements = grid["test"][(chosen_centre, chosen_weight)]
     placed = np.stack([p.mask for p in placements])
     centre_top, centre_left = (np.array(test.image.shape[1:]) - template.shape) // 2
     centred = paste(template, test.image.shape[1:], int(centre_top), int(centre_left))
@@ -209,20 +256,23 @@ def run_masking_study(
 
     tick = time.perf_counter()
     sensitivity = []
-    for centre in sensitivity_centres:
-        maps = smooth_threshold(enhanced, centre, threshold_width, threshold_one_sided)
-        masks = np.stack([place_template(t, template, template_scales, template_angles, placement_score).mask for t in maps])
-        seg = class_metrics(predict_labels(model, _masked_input(test, masks, normalise_percentile), batch_size, dev), test.dseg)
-        sensitivity.append(
-            {
-                "threshold_centre": float(centre),
+    for name, sl in (("validation", val), ("test", test)):
+        for (centre, weight), pl in grid[name].items():
+            masks = np.stack([p.mask for p in pl])
+            row = {
+                "set": name,
+                "threshold_centre": centre,
                 "threshold_width": threshold_width,
-                "brain_mask_dice": mask_dice(masks, test.mask),
-                "brain_mask_dice_slice_mean": float(np.mean([mask_dice(m, t) for m, t in zip(masks, test.mask)])),
-                **{f"dice_{row['class']}": row["dice"] for _, row in seg.iterrows()},
-                "used": bool(np.isclose(centre, threshold_centre)),
+                "area_weight": weight,
+                "brain_mask_dice": mask_dice(masks, sl.mask),
+                "brain_mask_dice_slice_mean": float(np.mean([mask_dice(m, t) for m, t in zip(masks, sl.mask)])),
             }
-        )
+            if name == "test" and weight == chosen_weight:
+                x = _masked_input(test, masks, normalise_percentile)
+                seg = class_metrics(predict_labels(model, x, batch_size, dev), test.dseg)
+                row.update({f"dice_{r['class']}": r["dice"] for _, r in seg.iterrows()})
+            row["selected"] = bool(centre == chosen_centre and weight == chosen_weight)
+            sensitivity.append(row)
     sensitivity = pd.DataFrame(sensitivity)
     timing["threshold_sensitivity"] = time.perf_counter() - tick
 
@@ -264,6 +314,9 @@ def run_masking_study(
         "learning_rate": learning_rate, "momentum": momentum, "flip_p": flip_p,
         "saliency_target": saliency_target, "log_offset": log_offset, "threshold_centre": threshold_centre,
         "threshold_width": threshold_width, "threshold_one_sided": threshold_one_sided,
+        "area_weight": area_weight, "tune_on_validation": tune_on_validation,
+        "tuning_centres": [float(c) for c in tuning_centres],
+        "tuning_area_weights": [float(w) for w in tuning_area_weights],
         "template_threshold": template_threshold, "template_scales": [float(s) for s in template_scales],
         "template_angles": [float(a) for a in template_angles],
         "placement_score": placement_score,
@@ -306,6 +359,11 @@ def run_masking_study(
         "n_slices": {k: len(v) for k, v in sets.items()},
         "template_pixels": int(template.sum()),
         "training": {k: v for k, v in fit_summary.items() if k != "optimizer_state"},
+        "placement": {
+            "threshold_centre": chosen_centre,
+            "area_weight": chosen_weight,
+            "validation_brain_mask_dice": val_dice[(chosen_centre, chosen_weight)],
+        },
         "placement_scales": pd.Series([p.scale for p in placements]).value_counts().sort_index().to_dict(),
         "seconds": timing,
         "options": options,
