@@ -23,10 +23,26 @@ rule run_masking_study:
             "io.py",
         ),
     output:
-        metrics=f"{MASKING}/metrics.tsv",
-        brain=f"{MASKING}/brain_mask_dice.tsv",
-        sensitivity=f"{MASKING}/threshold_sensitivity.tsv",
-        lognormal=f"{MASKING}/lognormal.tsv",
+        metrics=report(
+            f"{MASKING}/metrics.tsv",
+            caption="../report/masking_metrics.rst",
+            category="Masking study",
+        ),
+        brain=report(
+            f"{MASKING}/brain_mask_dice.tsv",
+            caption="../report/masking_brain_mask_dice.rst",
+            category="Masking study",
+        ),
+        sensitivity=report(
+            f"{MASKING}/threshold_sensitivity.tsv",
+            caption="../report/masking_threshold_sensitivity.rst",
+            category="Masking study",
+        ),
+        lognormal=report(
+            f"{MASKING}/lognormal.tsv",
+            caption="../report/masking_lognormal_table.rst",
+            category="Masking study",
+        ),
         history=f"{MASKING}/history.tsv",
         splits=f"{MASKING}/splits.tsv",
         summary=f"{MASKING}/summary.json",

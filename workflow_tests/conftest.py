@@ -94,7 +94,15 @@ TINY = {
     "splits": {"n_splits": 1, "n_repeats": 2, "test_fraction": 0.25, "val_fraction": 0.34},
     "training": TINY_TRAINING,
     "samples": {"subimages": {"extent_mm": 8}},
-    "studies": {"transfer": {"n_train_per_group": 1}, "tissue": {"training": TINY_TRAINING}},
+    "studies": {
+        "transfer": {"n_train_per_group": 1},
+        "tissue": {"training": TINY_TRAINING},
+        # 2 epochs and a 2 x 2 tuning grid keep the masking study to about half a minute
+        "masking": {
+            "max_epochs": 2, "min_epochs": 1, "patience": 1,
+            "tuning_centres": [1.0, 1.25], "tuning_area_weights": [0.6, 0.7],
+        },  # fmt: skip
+    },
 }
 
 
