@@ -1,6 +1,8 @@
 """The SLURM profile on a real scheduler: a private one-node cluster (slurm_cluster.py) runs the
-tiny cohort's preprocessing through `--profile profiles/slurm`, one SLURM job per Snakemake job,
-survives a job cancelled with scancel mid-run, and a second invocation schedules nothing.
+tiny workflow from raw data to a trained CNN (generation, preprocessing, QC, labels, splits, the
+volume store and the registration study's training) through `--profile profiles/slurm`, one SLURM
+job per Snakemake job, survives a job cancelled with scancel mid-run, and a second invocation
+schedules nothing.
 
 Needs root and Debian's slurm-wlm and munge (`.ci/run` installs them); skipped without them,
 except under CI=true, where a missing SLURM is a failure."""
@@ -21,11 +23,22 @@ from slurm_cluster import SlurmCluster, missing_requirements
 
 pytestmark = pytest.mark.slow
 
-# Two subjects through the whole preprocessing chain and QC: a 13-rule DAG of about 22 jobs.
-SUBJECTS = 2
+# Six subjects (the fewest that give every partition both groups) through preprocessing, QC and
+# one CNN training of the registration study (syn arm, one split, one seed, 2 epochs): the tiny
+# workflow up to its `train` target, about 60 jobs. The other studies are off here; the local
+# tiny run (test_workflow.py) covers them.
+SUBJECTS = 6
 CONFIG = copy.deepcopy(TINY)
 CONFIG["synthetic"]["n_subjects"] = SUBJECTS
-TARGET = "preprocess"
+CONFIG["splits"].update({"n_repeats": 1, "test_fraction": 0.34, "val_fraction": 0.5})
+CONFIG["studies"] = {
+    "registration": {"enabled": True, "arms": ["syn"]},
+    "tissue": {"enabled": False},
+    "pif": {"enabled": False},
+    "transfer": {"enabled": False},
+    "masking": {"enabled": False},
+}
+TARGETS = ("preprocess", "train")
 # Rules long enough (tens of seconds) to be cancelled while running.
 CANCEL_RULES = ("register_syn", "segment_tissue", "strip_skull", "register_affine", "correct_bias")
 # Test-only plugin settings: keep the per-job logs of successful jobs (checked below) and poll
@@ -78,18 +91,19 @@ def slurm_run(slurm, tmp_path_factory):
     repo = copy_workflow(base / "workflow")
     workdir = base / "work"
     profile = repo / "profiles" / "slurm"
-    dry = run_snakemake(workdir, "-n", "--profile", str(profile), TARGET, config=CONFIG, repo=repo)
+    dry = run_snakemake(workdir, "-n", "--profile", str(profile), *TARGETS, config=CONFIG, repo=repo)
     planned = planned_jobs(dry.stdout + dry.stderr)
-    assert len(planned) >= 20, dry.stdout[-3000:]
+    assert len(planned) >= 9 * SUBJECTS, dry.stdout[-3000:]
+    assert ("train_volume_model", "registration_reg-syn_0_0") in planned, planned
 
-    cmd = snakemake_cmd(workdir, "--profile", str(profile), *TEST_ARGS, TARGET, config=CONFIG, repo=repo)
+    cmd = snakemake_cmd(workdir, "--profile", str(profile), *TEST_ARGS, *TARGETS, config=CONFIG, repo=repo)
     log_path = base / "snakemake.log"
     start = time.monotonic()
     with open(log_path, "w") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
         try:
             cancelled = cancel_one_running_job(slurm, proc)
-            proc.wait(timeout=480)
+            proc.wait(timeout=1500)
         finally:
             if proc.poll() is None:
                 proc.kill()
@@ -156,6 +170,13 @@ def test_every_job_ran_as_a_slurm_job(slurm, slurm_run):
         for arm in ("none", "linear", "syn"):
             assert (anat / f"sub-{i:03d}_space-template_reg-{arm}_dseg.nii.gz").is_file()
     assert (workdir / "results" / "qc" / "group_qc.tsv").is_file()
+    # ...up to the trained CNN, whose test predictions cover the test partition of the split
+    run = workdir / "results" / "models" / "registration" / "reg-syn" / "split-0_seed-0"
+    assert Path(f"{run}_model.pt").is_file()
+    splits = (workdir / "results" / "splits" / "splits.tsv").read_text().splitlines()
+    n_test = sum(line.split("\t")[-1] == "test" for line in splits[1:])
+    predictions = Path(f"{run}_predictions.tsv").read_text().splitlines()
+    assert n_test >= 2 and sum("\ttest\t" in line for line in predictions) == n_test
 
 
 def test_a_cancelled_job_is_reported_and_retried(slurm, slurm_run):
@@ -172,7 +193,7 @@ def test_a_cancelled_job_is_reported_and_retried(slurm, slurm_run):
 def test_a_second_invocation_schedules_nothing(slurm, slurm_run):
     workdir, profile, _, _, _, _ = slurm_run
     before = {j["id"] for j in slurm.jobs()}
-    proc = run_snakemake(workdir, "--profile", str(profile), *TEST_ARGS, TARGET, config=CONFIG, repo=profile.parents[1])
+    proc = run_snakemake(workdir, "--profile", str(profile), *TEST_ARGS, *TARGETS, config=CONFIG, repo=profile.parents[1])
     out = proc.stdout + proc.stderr
     assert "Nothing to be done" in out, out[-3000:]
     assert "has been submitted with SLURM jobid" not in out
