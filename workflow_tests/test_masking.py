@@ -321,3 +321,21 @@ def test_tiny_study_saliency_mask_beats_no_mask(tmp_path):
     selected = grid[(grid.set == "test") & grid.selected].iloc[0]
     again_brain = again["brain_mask_dice"].set_index(["method", "subject"])
     assert selected.brain_mask_dice == pytest.approx(again_brain.loc[("saliency", "all"), "dice"])
+
+
+def test_every_shipped_masking_option_is_a_keyword_of_the_study():
+    """config.yaml's studies.masking keys (less enabled/training, which the rule reads itself) are
+    passed to run_masking_study as keywords: each must be one, and the schema must know it."""
+    import inspect
+
+    import yaml
+
+    from conftest import REPO
+
+    options = yaml.safe_load((REPO / "config.yaml").read_text())["studies"]["masking"]
+    keywords = set(inspect.signature(run_masking_study).parameters)
+    schema = yaml.safe_load((REPO / "src" / "mrixai" / "schemas" / "config.schema.yaml").read_text())
+    known = set(schema["properties"]["studies"]["properties"]["masking"]["properties"])
+    assert options["enabled"] is True
+    assert set(options) - {"enabled", "training"} <= keywords
+    assert set(options) <= known
