@@ -100,4 +100,5 @@ def plot_lognormal(
     ax.set_ylabel("density")
     ax.set_title(f"KS D = {fit['ks_d']:.3f}, p = {fit['ks_p']:.2g}")
     ax.legend()
+    fig.tight_layout()  # keeps the axis labels inside the canvas
     return save_figure(fig, out_png, out_pdf)
