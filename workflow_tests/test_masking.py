@@ -302,7 +302,10 @@ def test_tiny_study_saliency_mask_beats_no_mask(tmp_path):
     assert brain.loc[("saliency", "all"), "dice"] > 0.9
     assert brain.loc[("saliency", "all"), "dice"] > brain.loc[("template_centre", "all"), "dice"]
     lognormal = pd.read_csv(out / "lognormal.tsv", sep="\t")
-    assert list(lognormal.subject) == [*sorted(tables["splits"].query("set == 'test'").subject), "all"]
+    rows = [*sorted(tables["splits"].query("set == 'test'").subject), "all"]
+    assert list(lognormal.subject) == [s for s in rows for _ in range(2)]
+    assert list(lognormal.region) == ["slice", "brain"] * len(rows)
+    assert (lognormal.query("region == 'brain'").n.values < lognormal.query("region == 'slice'").n.values).all()
 
     # Again with the centre and weight tuned on the validation subjects: the same training (seeded
     # and deterministic on the CPU), and the grid holds the first run's placement

@@ -13,7 +13,8 @@
    and ``area_weight`` are used as given.
 3. Per-class metrics of each case (``metrics.tsv``), the Dice of the placed brain mask against
    the subject's mask (``brain_mask_dice.tsv``, with the template placed at the slice centre as a
-   no-information baseline), the log-normal check of the saliency magnitude (``lognormal.tsv``),
+   no-information baseline), the log-normal check of the saliency magnitude (``lognormal.tsv``;
+   over whole slices, ``region`` slice, and inside the true brain mask, ``region`` brain),
    the training history, the split, a checkpoint, a summary with run times, and one figure per
    case plus a histogram of the log saliency (PNG + PDF). ``threshold_sensitivity.tsv`` gives
    the brain-mask Dice of every (centre, area weight) of the tuning grid on the validation and
@@ -296,7 +297,8 @@ def run_masking_study(
     ln_rows = []
     for i, subject in enumerate([*split["test"], "all"]):
         sel = np.ones(len(test), bool) if subject == "all" else test.subject == subject
-        ln_rows.append({"subject": subject, **lognormal_fit(np.abs(saliency[sel]), lognormal_sample, seed + i)})
+        for region, values in (("slice", saliency[sel]), ("brain", saliency[sel][test.mask[sel]])):
+            ln_rows.append({"subject": subject, "region": region, **lognormal_fit(np.abs(values), lognormal_sample, seed + i)})
     lognormal = pd.DataFrame(ln_rows)
     splits = pd.DataFrame([{"subject": s, "set": k} for k, ids in split.items() for s in ids])
 
@@ -349,7 +351,7 @@ def run_masking_study(
                 fig_dir / f"masking_case-{case}.pdf", extra=extra, class_names=CLASS_NAMES,
             )  # fmt: skip
         plot_lognormal(
-            np.abs(saliency), lognormal.iloc[-1].to_dict(), fig_dir / "masking_lognormal.png",
+            np.abs(saliency), lognormal.query("subject == 'all' and region == 'slice'").iloc[0].to_dict(), fig_dir / "masking_lognormal.png",
             fig_dir / "masking_lognormal.pdf", seed=seed, sample_size=lognormal_sample,
         )  # fmt: skip
         timing["figures"] = time.perf_counter() - tick
