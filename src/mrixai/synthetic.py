@@ -343,7 +343,7 @@ def planted_image_change(
     params: Mapping,
     severity: float = MEAN_PATIENT_SEVERITY,
 ) -> np.ndarray:
-    """|T1w change| the planted atrophy alone makes at ``severity``, on the template grid.
+    """|T1w change| the planted atrophy alone makes at ``severity``, on the template grid (0 outside the brain).
 
     The head model's T1w warped by the planted deformation (no pose, no random anatomy, no age
     effect, no scanner effects) minus the model itself, relative to the model's median brain
@@ -378,7 +378,7 @@ def planted_image_change(
     disp = np.stack([ndimage.map_coordinates(c, x / factor, order=1, mode="nearest") for c in u])
     warped = ndimage.map_coordinates(model["t1"], x + factor * disp, order=1, mode="nearest")
     brain = np.asanyarray(nib.load(template.mask).dataobj) > 0
-    change = np.abs(warped - model["t1"])[..., pad:]
+    change = np.where(brain, np.abs(warped - model["t1"])[..., pad:], 0.0)
     return (change / float(np.median(model["t1"][..., pad:][brain]))).astype(np.float32)
 
 
@@ -408,10 +408,7 @@ def write_effect_mask(
     else:
         if not 0 < threshold < 1:
             raise ValueError(f"threshold must lie in (0, 1), got {threshold!r}")
-        template = TemplateFiles(Path(template_dir), res)
-        brain = np.asanyarray(nib.load(template.mask).dataobj) > 0
-        change = planted_image_change(template_dir, head_model_dir, res, params)
-        mask = (change >= threshold) & brain
+        mask = planted_image_change(template_dir, head_model_dir, res, params) >= threshold
         if not mask.any():
             raise ValueError(f"the planted atrophy changes no brain voxel by {threshold:g} or more (atrophy {params.get('atrophy')})")
         log.info(
