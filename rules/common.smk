@@ -402,14 +402,24 @@ def _run_study(wildcards):
     return getattr(wildcards, "study", "tissue")
 
 
+def study_threads(study):
+    """CPU threads of one study's training jobs (its `training.threads`)."""
+    return int(study_training(study)["threads"])
+
+
+def study_gpu(study):
+    """1 when the study trains on a CUDA device (the SLURM plugin reads `gpu`)."""
+    return int(str(study_training(study)["device"]).startswith("cuda"))
+
+
 def training_threads(wildcards):
     """CPU threads of a training job (the study's `training.threads`)."""
-    return int(study_training(_run_study(wildcards))["threads"])
+    return study_threads(_run_study(wildcards))
 
 
 def training_gpu(wildcards):
-    """1 when the run's study trains on a CUDA device (the SLURM plugin reads `gpu`)."""
-    return int(str(study_training(_run_study(wildcards))["device"]).startswith("cuda"))
+    """1 when the run's study trains on a CUDA device."""
+    return study_gpu(_run_study(wildcards))
 
 
 def study_repeats(study):

@@ -78,11 +78,11 @@ rule run_masking_study:
         f"{BENCH}/run_masking_study.tsv"
     conda:
         "../envs/explain.yaml"
-    threads: int(study_training("masking")["threads"])
+    threads: study_threads("masking")
     resources:
         mem_mb=6000,
         runtime=60,
-        gpu=int(str(study_training("masking")["device"]).startswith("cuda")),
+        gpu=study_gpu("masking"),
     params:
         options=MASKING_OPTIONS,
         units=UNITS,
