@@ -355,6 +355,12 @@ def store_images(wildcards):
     return template_images(wildcards.arm)
 
 
+def store_mask(wildcards):
+    """The template brain mask for arms listed in samples.volumes.template_mask, else nothing."""
+    arms = config.get("samples", {}).get("volumes", {}).get("template_mask", [])
+    return {"mask": str(TEMPLATE.mask)} if wildcards.arm in arms else {}
+
+
 def subimage_inputs(wildcards):
     """Template-space images and tissue maps the subimage store is cut from."""
     arm = wildcards.arm

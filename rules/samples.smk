@@ -55,6 +55,7 @@ rule make_splits:
 
 rule extract_volumes:
     input:
+        unpack(store_mask),
         images=store_images,
         code=pkg("learn/store.py", "learn/labels.py", "grid.py", "io.py"),
     output:

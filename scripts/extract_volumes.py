@@ -16,4 +16,5 @@ build_volume_store(
     shape=p.shape,
     downsample=p.downsample,
     normalisation=p.normalisation,
+    mask=snakemake.input.get("mask"),
 )

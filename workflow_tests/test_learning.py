@@ -104,6 +104,33 @@ def test_volume_store_round_trip_and_patch_store(tmp_path):
     np.testing.assert_array_equal(patches[r], store[3, 4:8, 0:4, 4:8])
 
 
+def test_volume_store_inside_the_template_mask_shares_one_outline(tmp_path):
+    units, paths = _write_volumes(tmp_path, n=3)
+    # Each subject's own brain outline differs: subject 1 has an extra slab outside the mask.
+    data = nib.load(paths[1]).get_fdata(dtype=np.float32)
+    data[16:18, 5:17, 3:15] = 150.0
+    nib.save(nib.Nifti1Image(data, np.diag([2.0, 2.0, 2.0, 1.0])), paths[1])
+    mask = np.zeros((20, 22, 18), np.uint8)
+    mask[5:15, 6:16, 4:14] = 1
+    mask_path = tmp_path / "mask.nii.gz"
+    nib.save(nib.Nifti1Image(mask, np.diag([2.0, 2.0, 2.0, 1.0])), mask_path)
+    out = {k: tmp_path / f"store.{k}" for k in ("npy", "tsv", "json")}
+    build_volume_store(units, paths, out["npy"], out["tsv"], out["json"], arm="syn", shape=(20, 22, 18),
+                       mask=mask_path)
+    store = np.load(out["npy"])
+    # Every sample is non-zero exactly inside the mask (the extra slab is gone) ...
+    for sample in store:
+        np.testing.assert_array_equal(sample != 0, mask.astype(bool))
+    # ... and is normalised over the voxels inside it: the z-score of the masked image.
+    expected = normalise(np.where(mask > 0, data, 0).astype(np.float32), "zscore")
+    np.testing.assert_allclose(store[1], expected, atol=1e-5)
+    assert json.loads(out["json"].read_text())["mask"] == str(mask_path)
+    nib.save(nib.Nifti1Image(mask[:-1], np.diag([2.0, 2.0, 2.0, 1.0])), mask_path)
+    with pytest.raises(ValueError, match="mask.nii.gz: grid"):
+        build_volume_store(units, paths, tmp_path / "b.npy", tmp_path / "b.tsv", tmp_path / "b.json",
+                           arm="syn", shape=(20, 22, 18), mask=mask_path)
+
+
 def test_volume_store_names_an_image_on_another_grid(tmp_path):
     units, paths = _write_volumes(tmp_path, n=2)
     nib.save(nib.Nifti1Image(np.ones((20, 22, 19), np.float32), np.diag([2.0, 2, 2, 1])), paths[1])

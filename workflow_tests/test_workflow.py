@@ -319,6 +319,14 @@ def test_tiny_run_explains_every_registration_run(tiny_run):
     splits = pd.read_csv(res / "splits" / "splits.tsv", sep="\t", dtype={"unit": str})
     test_units = sorted(splits.loc[splits.partition == "test", "unit"])
     grid = yaml.safe_load((res / "samples" / "reg-syn_desc-volumes.json").read_text())
+    # The registered arms' stores are cut inside the template brain mask (samples.volumes.template_mask).
+    masked = yaml.safe_load((REPO / "config.yaml").read_text())["samples"]["volumes"]["template_mask"]
+    for arm in ARMS:
+        meta = yaml.safe_load((res / "samples" / f"reg-{arm}_desc-volumes.json").read_text())
+        assert (meta["mask"] is not None) == (arm in masked), arm
+        if meta["mask"]:
+            store = np.load(res / "samples" / f"reg-{arm}_desc-volumes.npy", mmap_mode="r")
+            assert Path(meta["mask"]).name.endswith("desc-brain_mask.nii.gz") and (np.asarray(store[0]) != 0).any()
     for arm in ARMS:
         folder = res / "attribution" / "registration" / f"reg-{arm}" / "split-0_seed-0"
         table = pd.read_csv(folder / "index.tsv", sep="\t", dtype={"unit": str})

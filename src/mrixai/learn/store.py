@@ -1,7 +1,8 @@
 """Compact sample stores: one memory-mapped ``.npy`` array per sample family plus an index table.
 
-A volume store holds every unit's template-space brain image of one registration arm, cropped or
-padded (centred) to ``shape``, block-averaged by ``downsample`` and normalised inside the brain.
+A volume store holds every unit's template-space brain image of one registration arm, optionally
+multiplied by the template's brain mask (``mask``), cropped or padded (centred) to ``shape``,
+block-averaged by ``downsample`` and normalised inside the brain.
 Its JSON sidecar records the crop offset and the affine of the sample grid, so maps computed on
 samples (attributions) can be written back as NIfTI in template space. A patch store cuts every
 volume into 3D patches on a fixed grid (``size``, ``stride``), indexed by position.
@@ -67,14 +68,30 @@ def build_volume_store(
     shape: Sequence[int],
     downsample: int = 1,
     normalisation: str = "zscore",
+    mask: str | Path | None = None,
 ) -> None:
-    """Write the volume store of one arm (units x sample grid, float32) and its index."""
+    """Write the volume store of one arm (units x sample grid, float32) and its index.
+
+    With ``mask`` (a binary image on the images' grid, e.g. the template brain mask) every image is
+    set to 0 outside it before normalisation, so all units share one brain outline: the edge of
+    each subject's own skull-stripping mask, which differs between subjects in ways unrelated to
+    the groups, is not left for a CNN to use. Meant for registered arms only (an unregistered
+    brain does not sit inside the template's mask).
+    """
     if len(units) != len(images) or not units:
         raise ValueError(f"need one image per unit, got {len(units)} units and {len(images)} images")
     shape = _check_shape(shape, downsample)
     ref = nib.load(str(images[0]))
     offset = crop_offset(ref.shape[:3], shape)
     grid = tuple(s // downsample for s in shape)
+    keep = None
+    if mask is not None:
+        mask_img = nib.load(str(mask))
+        if mask_img.shape[:3] != ref.shape[:3] or not np.allclose(mask_img.affine, ref.affine, atol=1e-3):
+            raise ValueError(f"{mask}: grid {mask_img.shape} differs from the grid {ref.shape} of {images[0]}")
+        keep = np.asarray(mask_img.dataobj) > 0
+        if not keep.any():
+            raise ValueError(f"{mask}: the mask is empty")
     with atomic_path(out_npy) as tmp:
         store = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(len(units), *grid))
         for i, (unit, path) in enumerate(tqdm(list(zip(units, images)), desc=f"volumes reg-{arm}", unit="vol")):
@@ -84,6 +101,11 @@ def build_volume_store(
                     f"{path}: grid {img.shape} differs from the template grid {ref.shape} of {images[0]}"
                 )
             data = np.asarray(img.dataobj, dtype=np.float32)
+            if keep is not None:
+                outside = float((data[~keep] > 0).sum()) / max(1, (data > 0).sum())
+                if outside > 0.05:
+                    log.warning("%s: %.1f%% of the brain voxels lie outside the mask %s", path, 100 * outside, mask)
+                data = np.where(keep, data, 0.0).astype(np.float32)
             box = crop_or_pad(data, shape, offset)
             lost = float(data[data > 0].size - (box > 0).sum()) / max(1, (data > 0).sum())
             if lost > 0.01:
@@ -103,13 +125,15 @@ def build_volume_store(
         "offset": list(offset),
         "downsample": downsample,
         "normalisation": normalisation,
+        "mask": None if mask is None else str(mask),
         "template_shape": list(ref.shape[:3]),
         "template_affine": ref.affine.tolist(),
         "affine": sample_grid_affine(ref.affine, offset, downsample).tolist(),
     }
     with atomic_path(out_json) as tmp:
         tmp.write_text(json.dumps(meta, indent=2))
-    log.info("wrote %d volumes of %s (reg-%s, %s) to %s", len(units), grid, arm, normalisation, out_npy)
+    log.info("wrote %d volumes of %s (reg-%s, %s%s) to %s", len(units), grid, arm, normalisation,
+             "" if mask is None else f", inside {mask}", out_npy)
 
 
 def patch_positions(grid: Sequence[int], size: int, stride: int) -> list[tuple[int, int, int]]:
