@@ -1,8 +1,8 @@
 """Compact sample stores: one memory-mapped ``.npy`` array per sample family plus an index table.
 
-A volume store holds every unit's template-space brain image of one registration arm, optionally
-multiplied by the template's brain mask (``mask``), cropped or padded (centred) to ``shape``,
-block-averaged by ``downsample`` and normalised inside the brain.
+A volume store holds every unit's template-space brain image of one registration arm, cropped or
+padded (centred) to ``shape``, block-averaged by ``downsample``, normalised inside the brain and
+optionally set to 0 outside the template's brain mask (``mask``).
 Its JSON sidecar records the crop offset and the affine of the sample grid, so maps computed on
 samples (attributions) can be written back as NIfTI in template space. A patch store cuts every
 volume into 3D patches on a fixed grid (``size``, ``stride``), indexed by position.
@@ -72,11 +72,15 @@ def build_volume_store(
 ) -> None:
     """Write the volume store of one arm (units x sample grid, float32) and its index.
 
-    With ``mask`` (a binary image on the images' grid, e.g. the template brain mask) every image is
-    set to 0 outside it before normalisation, so all units share one brain outline: the edge of
-    each subject's own skull-stripping mask, which differs between subjects in ways unrelated to
-    the groups, is not left for a CNN to use. Meant for registered arms only (an unregistered
-    brain does not sit inside the template's mask).
+    With ``mask`` (a binary image on the images' grid, e.g. the template brain mask) every sample
+    is set to 0 (the brain mean after z-scoring) where less than half of the sample voxel lies in
+    the mask, after normalisation over the subject's own brain. All units then share one brain
+    outline, with no intensity step at it: the edge of each subject's own skull-stripping mask,
+    which differs between subjects in ways unrelated to the groups, is not left for a CNN to use.
+    (Masking before the block average and normalisation instead leaves a rim of dim, partly
+    masked voxels that z-scoring turns strongly negative: syn arm, 6 runs, LRP beta 0 enrichment
+    1.44 and test balanced accuracy 0.81 that way.) Meant for registered arms only (an
+    unregistered brain does not sit inside the template's mask).
     """
     if len(units) != len(images) or not units:
         raise ValueError(f"need one image per unit, got {len(units)} units and {len(images)} images")
@@ -89,9 +93,10 @@ def build_volume_store(
         mask_img = nib.load(str(mask))
         if mask_img.shape[:3] != ref.shape[:3] or not np.allclose(mask_img.affine, ref.affine, atol=1e-3):
             raise ValueError(f"{mask}: grid {mask_img.shape} differs from the grid {ref.shape} of {images[0]}")
-        keep = np.asarray(mask_img.dataobj) > 0
+        inside = np.asarray(mask_img.dataobj) > 0
+        keep = block_mean(crop_or_pad(inside.astype(np.float32), shape, offset), downsample) >= 0.5
         if not keep.any():
-            raise ValueError(f"{mask}: the mask is empty")
+            raise ValueError(f"{mask}: the mask is empty on the sample grid")
     with atomic_path(out_npy) as tmp:
         store = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(len(units), *grid))
         for i, (unit, path) in enumerate(tqdm(list(zip(units, images)), desc=f"volumes reg-{arm}", unit="vol")):
@@ -102,15 +107,15 @@ def build_volume_store(
                 )
             data = np.asarray(img.dataobj, dtype=np.float32)
             if keep is not None:
-                outside = float((data[~keep] > 0).sum()) / max(1, (data > 0).sum())
+                outside = float((data[~inside] > 0).sum()) / max(1, (data > 0).sum())
                 if outside > 0.05:
                     log.warning("%s: %.1f%% of the brain voxels lie outside the mask %s", path, 100 * outside, mask)
-                data = np.where(keep, data, 0.0).astype(np.float32)
             box = crop_or_pad(data, shape, offset)
             lost = float(data[data > 0].size - (box > 0).sum()) / max(1, (data > 0).sum())
             if lost > 0.01:
                 log.warning("%s: the %s crop cuts %.1f%% of the brain voxels", path, shape, 100 * lost)
-            store[i] = normalise(block_mean(box, downsample), normalisation)
+            sample = normalise(block_mean(box, downsample), normalisation)
+            store[i] = sample if keep is None else np.where(keep, sample, 0.0)
         store.flush()
         del store
     index = pd.DataFrame(
