@@ -121,9 +121,15 @@ def test_volume_store_inside_the_template_mask_shares_one_outline(tmp_path):
     # Every sample is non-zero exactly inside the mask (the extra slab is gone) ...
     for sample in store:
         np.testing.assert_array_equal(sample != 0, mask.astype(bool))
-    # ... and is normalised over the voxels inside it: the z-score of the masked image.
-    expected = normalise(np.where(mask > 0, data, 0).astype(np.float32), "zscore")
+    # ... and holds the subject's z-scored image there (normalised over its own brain, slab included).
+    expected = np.where(mask > 0, normalise(data, "zscore"), 0)
     np.testing.assert_allclose(store[1], expected, atol=1e-5)
+    # On a coarser sample grid a sample voxel is kept when at least half of it lies in the mask.
+    build_volume_store(units, paths, out["npy"], out["tsv"], out["json"], arm="syn", shape=(20, 22, 18),
+                       downsample=2, mask=mask_path)
+    coarse = np.load(out["npy"])[1]
+    kept = block_mean(mask.astype(np.float32), 2) >= 0.5
+    np.testing.assert_allclose(coarse, np.where(kept, normalise(block_mean(data, 2), "zscore"), 0), atol=1e-5)
     assert json.loads(out["json"].read_text())["mask"] == str(mask_path)
     nib.save(nib.Nifti1Image(mask[:-1], np.diag([2.0, 2.0, 2.0, 1.0])), mask_path)
     with pytest.raises(ValueError, match="mask.nii.gz: grid"):
@@ -192,6 +198,18 @@ def test_early_stopping_respects_patience():
     _, history, summary = fit(x, y, np.arange(32), np.arange(32, 48), cfg, seed=0)
     assert summary["epochs_run"] == summary["best_epoch"] + 2 or summary["epochs_run"] == 30
     assert len(history) < 30
+
+
+def test_a_run_still_at_chance_is_not_stopped_early(caplog):
+    x, y = _blob_task()
+    val = np.arange(32, 48)
+    x[val] = x[val[0]]  # identical validation inputs: one prediction for all, balanced accuracy 0.5
+    cfg = TrainConfig(model="boehle3d", max_epochs=8, patience=2, min_epochs=1, device="cpu")
+    with caplog.at_level("INFO", logger="mrixai.learn.train"):
+        _, history, summary = fit(x, y, np.arange(32), val, cfg, seed=0)
+    assert (history.val_balanced_accuracy == 0.5).all()
+    assert summary["epochs_run"] == 8  # patience 2 would have stopped it after epoch 3
+    assert "not stopping early" in caplog.text
 
 
 def _run_setup(tmp_path, n=24):

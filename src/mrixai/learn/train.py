@@ -29,6 +29,8 @@ from mrixai.learn.networks import build_model, freeze_blocks, set_frozen_eval
 log = logging.getLogger(__name__)
 
 PRECISIONS = ("auto", "fp32", "bf16")
+# Balanced accuracy of a classifier that guesses (or always predicts one class).
+CHANCE = 0.5
 
 
 @dataclass
@@ -174,6 +176,10 @@ def fit(
 ) -> tuple[torch.nn.Module, pd.DataFrame, dict]:
     """Train ``cfg.model`` on ``samples[train_idx]``; early-stop on the validation balanced accuracy.
 
+    Training stops after ``cfg.patience`` epochs without a better validation balanced accuracy
+    (ties broken by the validation loss), once ``cfg.min_epochs`` have run and some epoch has been
+    above chance (0.5); a run that never gets there trains for ``cfg.max_epochs``.
+
     Returns the model with the best validation weights, the per-epoch history and a summary
     (best epoch, epochs run, wall time, device, precision, optimizer state).
     """
@@ -219,6 +225,14 @@ def fit(
         log.info("%s epoch %d: train loss %.4f, val loss %.4f, val balanced accuracy %.3f (%.1f s)",
                  desc, epoch, total / max(seen, 1), val_loss, score, history[-1]["seconds"])
         if stale >= cfg.patience and epoch >= cfg.min_epochs:
+            if best["score"] <= CHANCE:
+                # Early stopping guards against overfitting; a run that has not yet beaten chance on
+                # the validation subjects has not started to learn (e.g. it still predicts one class
+                # for all of them), so it goes on, up to max_epochs.
+                if stale == cfg.patience:
+                    log.info("%s: no epoch above chance on validation after %d epochs; not stopping early",
+                             desc, epoch)
+                continue
             log.info("%s: early stop after epoch %d (best %d, patience %d)", desc, epoch, best["epoch"], cfg.patience)
             break
     wall = time.perf_counter() - start
