@@ -1,12 +1,17 @@
 """Young vs old on the real IXI sample: the registration study's CNN on the syn arm, 5-fold CV.
 
 Usage: .venv/bin/python benchmarks/ixi_age.py --workdir DIR [--bids ../shared/data/ixi_sample]
-       [--arms syn] [--cores 2] [--dry-run]
+       [--arms syn] [--cores 2] [--explain] [--dry-run]
 
 Runs the workflow's `train` target in DIR with dataset=bids on the IXI sample, groups
 young (age < 35) and old (age >= 55), subject-level stratified 5-fold cross-validation, only the
 registration study, then prints each fold's test balanced accuracy and the mean per arm from
 results/models/registration/summary.tsv. Preprocessing outputs already in DIR are reused.
+
+With --explain it also explains every fold's test subjects (attribution.methods of config.yaml),
+measures the atlas regions and draws the top-regions figure of each arm, then prints the regions
+with the highest mean LRP (beta 0) density among the old test subjects (the positive group) and
+among the young ones, from results/attribution/registration/reg-<arm>_regions.tsv.
 """
 
 from __future__ import annotations
@@ -44,6 +49,9 @@ def main(argv=None) -> int:
     ap.add_argument("--bids", type=Path, default=ROOT.parent / "shared" / "data" / "ixi_sample")
     ap.add_argument("--arms", nargs="+", default=["syn"])
     ap.add_argument("--cores", default="2")
+    ap.add_argument("--explain", action="store_true")
+    ap.add_argument("--method", default="lrpb0", help="attribution method whose top regions are printed")
+    ap.add_argument("--top", type=int, default=10)
     ap.add_argument("--dry-run", action="store_true")
     args = ap.parse_args(argv)
     if not args.bids.is_dir():
@@ -61,7 +69,10 @@ def main(argv=None) -> int:
             config[key] = value
     config_path = args.workdir / "ixi_age.yaml"
     config_path.write_text(yaml.safe_dump(config, sort_keys=False))
-    cmd = [sys.executable, "-m", "snakemake", "train", "--cores", args.cores, "--snakefile", str(ROOT / "Snakefile"),
+    targets = ["train"]
+    if args.explain:
+        targets += [f"results/figures/registration_reg-{arm}_top-regions.png" for arm in args.arms]
+    cmd = [sys.executable, "-m", "snakemake", *targets, "--cores", args.cores, "--snakefile", str(ROOT / "Snakefile"),
            "--directory", str(args.workdir), "--configfile", str(config_path)]
     if args.dry_run:
         cmd.append("-n")
@@ -72,6 +83,16 @@ def main(argv=None) -> int:
     cols = ["variant", "split", "seed", "balanced_accuracy", "sensitivity", "specificity", "roc_auc", "best_epoch"]
     print(summary[cols].round(3).to_string(index=False))
     print(summary.groupby("variant")[["balanced_accuracy", "roc_auc"]].agg(["mean", "std"]).round(3))
+    if args.explain:
+        for arm in args.arms:
+            table = pd.read_csv(args.workdir / "results" / "attribution" / "registration" / f"reg-{arm}_regions.tsv",
+                                sep="\t", dtype={"unit": str, "subject": str})
+            table = table[table["method"] == args.method]
+            for group, part in table.groupby("group"):
+                # Mean over the test subjects of all folds (each subject is tested once in k-fold CV).
+                top = part.groupby("region")["density"].mean().sort_values(ascending=False).head(args.top)
+                print(f"reg-{arm}, {args.method}, {group} ({part['unit'].nunique()} test subjects), "
+                      "regions by mean relevance density: " + ", ".join(f"{r} {v:.3g}" for r, v in top.items()))
     return 0
 
 

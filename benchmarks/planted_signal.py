@@ -12,6 +12,13 @@ group difference in the mask than its size predicts), the same for the mask dila
 voxels, and the atlas regions with the highest mean t^2. An explanation cannot be expected to be
 more enriched than the data it explains; an arm whose t^2 is enriched but whose relevance is not
 points at the model or the attribution, not at the registration.
+
+Then, per volume store under RESULTS_DIR/samples (the CNN's own inputs: sample grid, normalised,
+inside the template mask where samples.volumes.template_mask says so), the same enrichment for two
+yardsticks of a relevance map: |mean AD - mean CN|, and gradient x input (w * x, positive part) of
+an L2 logistic regression trained on split 0's training and validation subjects, over split 0's AD
+test subjects. A linear model's w * x is what LRP-epsilon returns for it, so it shows how
+concentrated a relevance map can be on these inputs when the classifier is as simple as possible.
 """
 
 from __future__ import annotations
@@ -70,7 +77,38 @@ def main(argv=None) -> int:
         means = pd.Series(ndimage.mean(t2, atlas, ids), index=[names.get(i, str(i)) for i in ids])
         top = means.sort_values(ascending=False).head(8)
         print("  top regions by mean t^2: " + ", ".join(f"{n} {v:.1f}" for n, v in top.items()))
+    stores(res)
     return 0
+
+
+def stores(res: Path) -> None:
+    """Yardsticks of relevance enrichment on each volume store (see the module docstring)."""
+    from sklearn.linear_model import LogisticRegression
+
+    from mrixai.explain.groundtruth import mask_on_sample_grid
+    from mrixai.explain.regions import enrichment
+
+    splits_tsv = res / "splits" / "splits.tsv"
+    if not splits_tsv.is_file():
+        print("no splits/splits.tsv: volume-store yardsticks skipped")
+        return
+    splits = pd.read_csv(splits_tsv, sep="\t", dtype={"unit": str})
+    split0 = splits[splits["split"] == 0]
+    for npy in sorted((res / "samples").glob("reg-*_desc-volumes.npy")):
+        meta = npy.with_suffix(".json")
+        index = pd.read_csv(npy.with_suffix(".tsv"), sep="\t", dtype={"unit": str})
+        effect = mask_on_sample_grid(res / "synthetic/bids/derivatives/truth/space-template_desc-effect_mask.nii.gz", meta)
+        brain = mask_on_sample_grid(one("*desc-brain_mask.nii.gz", res / "template"), meta)
+        x = np.load(npy).astype(np.float64)
+        rows = index.merge(split0[["unit", "label", "partition"]], on="unit")
+        fit = rows[rows["partition"] != "test"]
+        test = rows[(rows["partition"] == "test") & (rows["label"] == 1)]
+        diff = x[rows.loc[rows.label == 1, "row"]].mean(0) - x[rows.loc[rows.label == 0, "row"]].mean(0)
+        model = LogisticRegression(C=1e-3, max_iter=5000).fit(x[fit["row"]].reshape(len(fit), -1), fit["label"])
+        weights = model.coef_.reshape(x.shape[1:])
+        gxi = enrichment(weights[None] * x[test["row"]], effect, brain)["enrichment"].mean()
+        print(f"{npy.name}: |mean difference| enrichment {enrichment(np.abs(diff)[None], effect, brain)['enrichment'][0]:.2f}; "
+              f"logistic regression w*x {gxi:.2f} ({len(test)} AD test subjects of split 0)")
 
 
 if __name__ == "__main__":
