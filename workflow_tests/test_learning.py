@@ -204,12 +204,13 @@ def test_a_run_still_at_chance_is_not_stopped_early(caplog):
     x, y = _blob_task()
     val = np.arange(32, 48)
     x[val] = x[val[0]]  # identical validation inputs: one prediction for all, balanced accuracy 0.5
-    cfg = TrainConfig(model="boehle3d", max_epochs=8, patience=2, min_epochs=1, device="cpu")
+    # min_epochs above patience: the stale count is already past patience when stopping is first allowed.
+    cfg = TrainConfig(model="boehle3d", max_epochs=8, patience=2, min_epochs=4, device="cpu")
     with caplog.at_level("INFO", logger="mrixai.learn.train"):
         _, history, summary = fit(x, y, np.arange(32), val, cfg, seed=0)
     assert (history.val_balanced_accuracy == 0.5).all()
-    assert summary["epochs_run"] == 8  # patience 2 would have stopped it after epoch 3
-    assert "not stopping early" in caplog.text
+    assert summary["epochs_run"] == 8  # patience 2 and min_epochs 4 would have stopped it after epoch 4
+    assert caplog.text.count("not stopping early") == 1
 
 
 def _run_setup(tmp_path, n=24):

@@ -206,6 +206,7 @@ def fit(
     start = time.perf_counter()
     bar = tqdm(range(1, cfg.max_epochs + 1), desc=desc, unit="epoch", mininterval=5)
     stale = 0
+    at_chance_logged = False
     for epoch in bar:
         t0 = time.perf_counter()
         total, seen = train_epoch(model, opt, x_all, y_all, train_idx, cfg, gen, device, weights)
@@ -229,9 +230,10 @@ def fit(
                 # Early stopping guards against overfitting; a run that has not yet beaten chance on
                 # the validation subjects has not started to learn (e.g. it still predicts one class
                 # for all of them), so it goes on, up to max_epochs.
-                if stale == cfg.patience:
+                if not at_chance_logged:
                     log.info("%s: no epoch above chance on validation after %d epochs; not stopping early",
                              desc, epoch)
+                    at_chance_logged = True
                 continue
             log.info("%s: early stop after epoch %d (best %d, patience %d)", desc, epoch, best["epoch"], cfg.patience)
             break
