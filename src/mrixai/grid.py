@@ -37,6 +37,14 @@ def block_mean(data: np.ndarray, factor: int) -> np.ndarray:
     return data[: d * factor, : h * factor, : w * factor].reshape(d, factor, h, factor, w, factor).mean((1, 3, 5))
 
 
+def on_sample_grid(data: np.ndarray, shape: Sequence[int], offset: Sequence[int], downsample: int) -> np.ndarray:
+    """A template-grid array on a sample grid: the box of ``shape`` at ``offset``, block-averaged (float32).
+
+    For a binary mask this is the fraction of each sample voxel inside it.
+    """
+    return block_mean(crop_or_pad(np.asarray(data, dtype=np.float32), shape, offset), downsample)
+
+
 def sample_grid_affine(affine: np.ndarray, offset: Sequence[int], downsample: int) -> np.ndarray:
     """Affine of the sample grid (crop then block-average) given the template grid's affine."""
     shift = np.eye(4)

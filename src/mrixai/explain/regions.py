@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from mrixai.grid import block_mean, crop_or_pad
+from mrixai.grid import on_sample_grid
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ def to_sample_grid(data: np.ndarray, meta: Mapping) -> np.ndarray:
     data = np.asarray(data)
     if data.shape != template_shape:
         raise ValueError(f"array shape {data.shape} differs from the store's template_shape {template_shape}")
-    return np.asarray(block_mean(crop_or_pad(data.astype(np.float32), shape, offset), ds), dtype=np.float64)
+    return np.asarray(on_sample_grid(data, shape, offset, ds), dtype=np.float64)
 
 
 def merged_name(name: str) -> str:

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from mrixai.grid import block_mean, crop_offset, crop_or_pad, sample_grid_affine  # noqa: F401 (re-exported)
+from mrixai.grid import block_mean, crop_offset, crop_or_pad, on_sample_grid, sample_grid_affine  # noqa: F401 (re-exported)
 from mrixai.io import atomic_path
 from mrixai.learn.labels import unit_subject
 
@@ -94,7 +94,7 @@ def build_volume_store(
         if mask_img.shape[:3] != ref.shape[:3] or not np.allclose(mask_img.affine, ref.affine, atol=1e-3):
             raise ValueError(f"{mask}: grid {mask_img.shape} differs from the grid {ref.shape} of {images[0]}")
         inside = np.asarray(mask_img.dataobj) > 0
-        keep = block_mean(crop_or_pad(inside.astype(np.float32), shape, offset), downsample) >= 0.5
+        keep = on_sample_grid(inside, shape, offset, downsample) >= 0.5
         if not keep.any():
             raise ValueError(f"{mask}: the mask is empty on the sample grid")
     with atomic_path(out_npy) as tmp:
