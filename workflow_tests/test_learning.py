@@ -104,14 +104,14 @@ def test_volume_store_round_trip_and_patch_store(tmp_path):
     np.testing.assert_array_equal(patches[r], store[3, 4:8, 0:4, 4:8])
 
 
-def test_volume_store_inside_the_template_mask_shares_one_outline(tmp_path):
+def test_volume_store_inside_the_template_mask_shares_one_outline(tmp_path, caplog):
     units, paths = _write_volumes(tmp_path, n=3)
-    # Each subject's own brain outline differs: subject 1 has an extra slab outside the mask.
+    # Each subject's own brain outline differs: subject 1 has an extra slab (14 % of its brain) outside the mask.
     data = nib.load(paths[1]).get_fdata(dtype=np.float32)
     data[16:18, 5:17, 3:15] = 150.0
     nib.save(nib.Nifti1Image(data, np.diag([2.0, 2.0, 2.0, 1.0])), paths[1])
     mask = np.zeros((20, 22, 18), np.uint8)
-    mask[5:15, 6:16, 4:14] = 1
+    mask[4:16, 5:17, 3:15] = 1  # the brain box of _write_volumes
     mask_path = tmp_path / "mask.nii.gz"
     nib.save(nib.Nifti1Image(mask, np.diag([2.0, 2.0, 2.0, 1.0])), mask_path)
     out = {k: tmp_path / f"store.{k}" for k in ("npy", "tsv", "json")}
@@ -131,6 +131,15 @@ def test_volume_store_inside_the_template_mask_shares_one_outline(tmp_path):
     kept = block_mean(mask.astype(np.float32), 2) >= 0.5
     np.testing.assert_allclose(coarse, np.where(kept, normalise(block_mean(data, 2), "zscore"), 0), atol=1e-5)
     assert json.loads(out["json"].read_text())["mask"] == str(mask_path)
+    # A brain mostly outside the mask (e.g. a failed registration) is named in a warning.
+    moved = np.zeros_like(data)
+    moved[12:20, 5:17, 3:15] = 150.0
+    nib.save(nib.Nifti1Image(moved, np.diag([2.0, 2.0, 2.0, 1.0])), paths[2])
+    with caplog.at_level("WARNING", logger="mrixai.learn.store"):
+        build_volume_store(units, paths, out["npy"], out["tsv"], out["json"], arm="syn", shape=(20, 22, 18),
+                           mask=mask_path)
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warned) == 1 and "sub-02.nii.gz" in warned[0] and "outside the mask" in warned[0]
     nib.save(nib.Nifti1Image(mask[:-1], np.diag([2.0, 2.0, 2.0, 1.0])), mask_path)
     with pytest.raises(ValueError, match="mask.nii.gz: grid"):
         build_volume_store(units, paths, tmp_path / "b.npy", tmp_path / "b.tsv", tmp_path / "b.json",
