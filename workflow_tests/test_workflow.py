@@ -224,15 +224,20 @@ def test_editing_a_package_module_reruns_its_rules(tiny_run):
     assert "correct_bias" not in counts and "strip_skull" not in counts and "segment_tissue" in counts
 
 
+# The killed-and-resumed run preprocesses two subjects of the tiny cohort (one SyN job each).
+KILLED_UNITS = ("001", "002")
+
+
 def test_a_killed_run_resumes_and_ends_identical_to_an_uninterrupted_one(tiny_run, tmp_path):
-    """SIGKILL during a SyN job, --unlock, --rerun-incomplete: the resumed preprocessing stage
-    (the stage that was killed, and where ANTs could make reruns differ) is bit-identical to the
-    uninterrupted tiny run's. Later stages are not rerun here: that costs a whole second tiny run,
-    and training determinism is tested in test_learning.py."""
+    """SIGKILL during a SyN job, --unlock, --rerun-incomplete: the resumed preprocessing of two of
+    the tiny cohort's subjects (the stage that was killed, and where ANTs could make reruns differ)
+    is bit-identical to the uninterrupted tiny run's. Later stages are not rerun here: that costs a
+    whole second tiny run, and training determinism is tested in test_learning.py."""
     first_work, repo = tiny_run
     work = tmp_path / "killed"
+    config = {**TINY, "participant_label": list(KILLED_UNITS)}
     proc = subprocess.Popen(
-        snakemake_cmd(work, "--cores", "2", "preprocess", config=TINY, repo=repo),
+        snakemake_cmd(work, "--cores", "2", "preprocess", config=config, repo=repo),
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )
     logs = work / "results" / "logs" / "register_syn"
@@ -251,15 +256,19 @@ def test_a_killed_run_resumes_and_ends_identical_to_an_uninterrupted_one(tiny_ru
     warp = work / "results" / "preproc" / killed_job / "anat" / f"{killed_job}_from-T1w_to-template_mode-image_reg-syn_xfm.nii.gz"
     assert not warp.exists(), "a killed job must not leave its output behind"
     # a killed snakemake leaves its lock: the documented recovery is --unlock, then --rerun-incomplete
-    run_snakemake(work, "--unlock", config=TINY, repo=repo)
-    run_snakemake(work, "--cores", "2", "--rerun-incomplete", "preprocess", config=TINY, repo=repo)
+    run_snakemake(work, "--unlock", config=config, repo=repo)
+    run_snakemake(work, "--cores", "2", "--rerun-incomplete", "preprocess", config=config, repo=repo)
     resumed = digest_tree(work / "results")
-    first = {k: v for k, v in digest_tree(first_work / "results").items() if k.split("/")[0] in {"preproc", "qc"}}
-    # every preprocessing and QC file of the first run is there again (the regional volume tables
-    # in preproc/ belong to the analysis stage)
+    assert not any("sub-003" in k for k in resumed), "participant_label must limit the run to its subjects"
+    first = {
+        k: v for k, v in digest_tree(first_work / "results").items()
+        if k.split("/")[0] in {"preproc", "qc"} and k.split("/")[1] in {f"sub-{u}" for u in KILLED_UNITS}
+    }  # fmt: skip
+    # every preprocessing and QC file of those subjects in the first run is there again (the
+    # regional volume tables in preproc/ belong to the analysis stage)
     assert {k for k in first if not k.endswith("_morph.tsv")} <= set(resumed)
     first = {k: v for k, v in first.items() if k in resumed}
-    assert len(first) >= 20 * TINY_SUBJECTS
+    assert len(first) >= 20 * len(KILLED_UNITS)
     assert not (work / "results" / "models").exists()  # the resumed run stayed in its stage
     differ = sorted(k for k in first if first[k] != resumed[k])
     assert differ == [], f"outputs differ after resuming: {differ[:10]}"
