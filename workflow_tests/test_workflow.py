@@ -259,7 +259,8 @@ def test_a_killed_run_resumes_and_ends_identical_to_an_uninterrupted_one(tiny_ru
     run_snakemake(work, "--unlock", config=config, repo=repo)
     run_snakemake(work, "--cores", "2", "--rerun-incomplete", "preprocess", config=config, repo=repo)
     resumed = digest_tree(work / "results")
-    assert not any("sub-003" in k for k in resumed), "participant_label must limit the run to its subjects"
+    subjects = {part for k in resumed for part in k.split("/") if part.startswith("sub-") and "_" not in part}
+    assert subjects == {f"sub-{u}" for u in KILLED_UNITS}, f"participant_label must limit the run to its subjects: {subjects}"
     first = {
         k: v for k, v in digest_tree(first_work / "results").items()
         if k.split("/")[0] in {"preproc", "qc"} and k.split("/")[1] in {f"sub-{u}" for u in KILLED_UNITS}
