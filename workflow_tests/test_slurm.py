@@ -1,7 +1,7 @@
 """The SLURM profile on a real scheduler: a private one-node cluster (slurm_cluster.py) runs the
 tiny workflow from raw data to a trained CNN (generation, N4, skull stripping, linear and SyN
-registration, labels, splits, the volume store and the registration study's training) through `--profile profiles/slurm`, one SLURM
-job per Snakemake job, survives a job cancelled with scancel mid-run, and a second invocation
+registration, labels, splits, the volume store and the registration study's training) through
+`--profile profiles/slurm`, one SLURM job per Snakemake job, survives a job cancelled with scancel mid-run, and a second invocation
 schedules nothing.
 
 Needs root and Debian's slurm-wlm and munge (`.ci/run` installs them); skipped without them,
@@ -25,7 +25,7 @@ pytestmark = pytest.mark.slow
 
 # Six subjects (the fewest that give every partition both groups) through what one CNN training of
 # the registration study needs (syn arm, one split, one seed, 2 epochs): the tiny workflow's `train`
-# target, about 40 jobs. Tissue segmentation, QC and the other studies are off here (they add
+# target, 45 jobs. Tissue segmentation, QC and the other studies are off here (they add
 # jobs of the same kind and minutes of run time); the local tiny run (test_workflow.py) covers them.
 SUBJECTS = 6
 CONFIG = copy.deepcopy(TINY)
