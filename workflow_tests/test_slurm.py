@@ -1,8 +1,8 @@
 """The SLURM profile on a real scheduler: a private one-node cluster (slurm_cluster.py) runs the
 tiny workflow from raw data to a trained CNN (generation, N4, skull stripping, linear and SyN
 registration, labels, splits, the volume store and the registration study's training) through
-`--profile profiles/slurm`, one SLURM job per Snakemake job, survives a job cancelled with scancel mid-run, and a second invocation
-schedules nothing.
+`--profile profiles/slurm`, one SLURM job per Snakemake job, survives a job cancelled with
+scancel mid-run, and a second invocation schedules nothing.
 
 Needs root and Debian's slurm-wlm and munge (`.ci/run` installs them); skipped without them,
 except under CI=true, where a missing SLURM is a failure."""
