@@ -15,6 +15,7 @@ os.environ.update(
 from mrixai.bids import UNIT_ID_PATTERN  # noqa: E402
 from mrixai.datasets.download import file_name  # noqa: E402
 from mrixai.synthetic import HEAD_MODEL_FILES, PARAM_KEYS  # noqa: E402
+from mrixai.synthetic import OPTIONAL_PARAM_KEYS  # noqa: E402
 from mrixai.templates import TISSUES, TemplateFiles  # noqa: E402
 from mrixai.templates import resolve_template_source  # noqa: E402
 
@@ -38,8 +39,11 @@ BIDS_DIR = (
 )
 DATASET_DESCRIPTION = f"{BIDS_DIR}/dataset_description.json"
 # What generating a subject depends on: not n_subjects (adding subjects must not regenerate the
-# others) nor the ground truth's threshold.
-SYNTH_PARAMS = {k: config["synthetic"][k] for k in PARAM_KEYS}
+# others) nor the ground truth's threshold. Optional keys only when set (non-zero), so that a run made
+# before they existed is not regenerated for a value that changes nothing.
+SYNTH_PARAMS = {k: config["synthetic"][k] for k in PARAM_KEYS} | {
+    k: config["synthetic"][k] for k in OPTIONAL_PARAM_KEYS if config["synthetic"].get(k)
+}
 HEAD_MODEL = {
     k: f"results/synthetic/headmodel/{v}" for k, v in HEAD_MODEL_FILES.items()
 }

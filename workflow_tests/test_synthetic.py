@@ -365,6 +365,42 @@ def test_planted_atrophy_shrinks_and_grows_regions(template, head_model, tmp_pat
         assert ratio == pytest.approx(expected, abs=0.06), name
 
 
+def test_planted_signal_change_darkens_shrink_regions_only(template, head_model, tmp_path):
+    """intensity_change -0.3 at severity 1: inside the shrink regions (in the true tissue map, away
+    from their edge) the patient's T1w is about 0.7 times the same subject's as a control (T2w
+    about 1.3 times); outside the regions and their ~2 voxel neighbourhood, and with atrophy 0 so
+    that nothing moves, the scans are the same."""
+    params = {**STILL, "warp_mm": 0, "atrophy": 0.0, "grow_regions": [], "intensity_change": -0.3}
+    kwargs = dict(orientation="LAS", max_oblique_deg=0.0, age_effect_per_year=0.0)
+    row = _row(sex="n/a")
+    cn, _ = _generate(row, tmp_path / "cn", template, head_model, params, **kwargs)
+    ad, drawn = _generate({**row, "diagnosis": "AD", "severity": 1.0}, tmp_path / "ad", template, head_model,
+                          params, **kwargs)  # fmt: skip
+    assert drawn["intensity_change"] == pytest.approx(-0.3)
+    scan = nib.load(cn["T1w"])
+    atlas_img = nib.load(template.atlas)
+    to_atlas = np.linalg.inv(atlas_img.affine) @ scan.affine
+    atlas = ndimage.affine_transform(
+        np.asanyarray(atlas_img.dataobj), to_atlas[:3, :3], to_atlas[:3, 3], output_shape=scan.shape, order=0
+    )
+    labels = pd.read_csv(template.atlas_labels, sep="\t").set_index("name")["index"]
+    regions = np.isin(atlas, [labels[n] for n in PARAMS["shrink_regions"]])
+    core = ndimage.binary_erosion(regions) & (_data(cn["T1w"]) > 0)
+    far = ~ndimage.binary_dilation(regions, iterations=2)
+    for contrast, expected in (("T1w", 0.7), ("T2w", 1.3)):
+        a, c = _data(ad[contrast]).astype(float), _data(cn[contrast]).astype(float)
+        assert core.sum() > 5
+        assert np.median(a[core] / c[core]) == pytest.approx(expected, abs=0.03), contrast
+        assert np.abs(a[far] - c[far]).max() <= 1, contrast  # int16 rounding at most
+    # and the ground truth holds the regions (the change is 30 % of the regions' own intensity)
+    out = tmp_path / "effect.nii.gz"
+    synthetic.write_effect_mask(template.directory, RES, params, out, head_model_dir=head_model["T1w"].parent)
+    mask = np.asanyarray(nib.load(out).dataobj) > 0
+    planted, _ = synthetic.planted_regions_mask(template.directory, RES, params)
+    assert (mask & planted).sum() > 0.6 * planted.sum()
+    assert (mask & ~ndimage.binary_dilation(planted, iterations=2)).sum() == 0
+
+
 def test_age_enlarges_ventricles(template, head_model, tmp_path):
     young, _ = _generate(_row(age=55.0, sex="n/a"), tmp_path / "young", template, head_model, STILL)
     old, _ = _generate(_row(age=85.0, sex="n/a"), tmp_path / "old", template, head_model, STILL)
@@ -384,6 +420,7 @@ def test_males_have_larger_heads(template, head_model, tmp_path):
     [
         ({"grow_regions": ["Lateral_Ventricle"]}, "Lateral_Ventricle"),
         ({"atrophy": 1.5}, "atrophy"),
+        ({"intensity_change": -0.8}, "intensity_change"),
         ({"noise": -0.1}, "noise"),
         ({"shrink_regions": "Left_Hippocampus"}, "shrink_regions"),
         ({"grow_regions": ["Left_Hippocampus"]}, "both shrink and grow"),

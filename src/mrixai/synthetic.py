@@ -13,11 +13,13 @@ Everything comes from files inside pip packages, so the default dataset is gener
    exponential (scaling and squaring) of one stationary velocity field: a smooth random field that
    gives the subject its own anatomy, plus a radial field around each atrophy region that changes
    the region's volume by ``severity * atrophy`` (shrink or grow), plus a mild age effect on the
-   lateral ventricles. Males get a slightly bigger head. The scan is written in a non-RAS, slightly
+   lateral ventricles; optionally (``intensity_change``) a patient's shrink regions also change
+   their T1w signal, on the model grid so that it moves with the tissue (no registration undoes
+   it). Males get a slightly bigger head. The scan is written in a non-RAS, slightly
    oblique voxel orientation, with a smooth multiplicative bias field and Rician noise, as int16;
    the native-space truth (tissue labels and brain mask) is written beside it.
 4. :func:`write_effect_mask` writes the template-space mask of the planted effect: the brain voxels
-   whose intensity the planted atrophy changes (:func:`planted_image_change`), and the planted regions.
+   whose intensity the planted effect changes (:func:`planted_image_change`), and the planted regions.
 
 Each subject's random numbers come from ``SeedSequence(seed, spawn_key=(1, index))`` with the
 index taken from its participant_id, so a subject does not depend on how many others there are,
@@ -69,6 +71,8 @@ PARAM_KEYS = (
     "bias_strength",
     "noise",
 )
+#: Keys of that section it also reads when present (a config without them plants no such effect).
+OPTIONAL_PARAM_KEYS = ("intensity_change",)
 #: Regions that grow mildly with age in everybody.
 VENTRICLES = ("Left_Lateral_Ventricle", "Right_Lateral_Ventricle")
 
@@ -140,6 +144,8 @@ def _check_params(params: Mapping) -> dict:
         "warp_mm": _number(params, "warp_mm", 0.0, 15.0),
         "bias_strength": _number(params, "bias_strength", 0.0, 1.5),
         "noise": _number(params, "noise", 0.0, 0.5),
+        # Optional: configs without it plant no signal change.
+        "intensity_change": _number({"intensity_change": 0.0, **params}, "intensity_change", -0.5, 0.5),
     }
     for key in ("shrink_regions", "grow_regions"):
         value = params[key]
@@ -343,14 +349,15 @@ def planted_image_change(
     params: Mapping,
     severity: float = MEAN_PATIENT_SEVERITY,
 ) -> np.ndarray:
-    """|T1w change| the planted atrophy alone makes at ``severity``, on the template grid (0 outside the brain).
+    """|T1w change| the planted effect alone makes at ``severity``, on the template grid (0 outside the brain).
 
-    The head model's T1w warped by the planted deformation (no pose, no random anatomy, no age
-    effect, no scanner effects) minus the model itself, relative to the model's median brain
-    intensity: where a patient's image differs from a control's because of the planted effect.
-    Most of it lies outside the planted regions themselves: an enlarged ventricle pushes the
-    surrounding tissue away, and the deformation reaches ``_BUMP_INNER_MM + _BUMP_FALLOFF_MM``
-    beyond each region.
+    The head model's T1w, with the shrink regions' signal change (``intensity_change``) applied,
+    warped by the planted deformation (no pose, no random anatomy, no age effect, no scanner
+    effects) minus the model itself, relative to the model's median brain intensity: where a
+    patient's image differs from a control's because of the planted effect. Most of the
+    deformation's part lies outside the planted regions themselves: an enlarged ventricle pushes
+    the surrounding tissue away, and the deformation reaches ``_BUMP_INNER_MM +
+    _BUMP_FALLOFF_MM`` beyond each region.
     """
     res = _check_resolution(resolution_mm)
     p = _check_params(params)
@@ -376,7 +383,12 @@ def planted_image_change(
     u = _exp_velocity(_calibrated_atrophy(atlas, regions, res, factor, coarse))
     x = np.indices(shape, dtype=np.float32)
     disp = np.stack([ndimage.map_coordinates(c, x / factor, order=1, mode="nearest") for c in u])
-    warped = ndimage.map_coordinates(model["t1"], x + factor * disp, order=1, mode="nearest")
+    source = model["t1"]
+    signal = _signal_factors(atlas, list(_region_indices(p["shrink_regions"], table).values()),
+                             severity * p["intensity_change"], res)  # fmt: skip
+    if signal is not None:
+        source = source * signal[0]
+    warped = ndimage.map_coordinates(source, x + factor * disp, order=1, mode="nearest")
     brain = np.asanyarray(nib.load(template.mask).dataobj) > 0
     change = np.where(brain, np.abs(warped - model["t1"])[..., pad:], 0.0)
     return (change / float(np.median(model["t1"][..., pad:][brain]))).astype(np.float32)
@@ -635,6 +647,23 @@ def _bump(dist_mm: np.ndarray) -> np.ndarray:
     """1 within _BUMP_INNER_MM of a region, falling smoothly (cosine) to 0 over _BUMP_FALLOFF_MM."""
     t = np.clip((dist_mm - _BUMP_INNER_MM) / _BUMP_FALLOFF_MM, 0, 1)
     return (0.5 * (1 + np.cos(np.pi * t))).astype(np.float32)
+
+
+def _signal_factors(
+    atlas: np.ndarray, indices: Sequence[int], change: float, res: float
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Multiplicative T1w and T2w factors on the model grid for a relative T1w change inside regions.
+
+    ``1 + change`` inside the regions (T1w) and ``1 - change`` (T2w), so a negative change moves
+    the tissue towards CSF contrast in both; the edge is smoothed over about 1 mm. None when there
+    is nothing to change. The factors live on the model grid, so the change moves with the tissue
+    when the model is warped, and no registration can undo it.
+    """
+    if change == 0 or not len(indices):
+        return None
+    inside = np.isin(atlas, list(indices)).astype(np.float32)
+    soft = np.clip(ndimage.gaussian_filter(inside, sigma=1.0 / res, mode="constant"), 0.0, 1.0)
+    return 1.0 + np.float32(change) * soft, 1.0 - np.float32(change) * soft
 
 
 def _region_crop(region: np.ndarray, margin: int, factor: int) -> tuple[slice, ...]:
@@ -933,8 +962,14 @@ def generate_subject(
     disp = np.stack([ndimage.map_coordinates(c, pos / factor, order=1, mode="nearest") for c in u])
     coords = _upsample(pos + factor * disp, factor, shape_native).astype(np.float32)
 
-    t1 = ndimage.map_coordinates(model["t1"], coords, order=1, output=np.float32)
-    t2 = ndimage.map_coordinates(model["t2"], coords, order=1, output=np.float32)
+    # Planted signal change of the shrink regions (on the model grid: it moves with the tissue).
+    signal = _signal_factors(atlas, list(shrink.values()), severity * p["intensity_change"], res)
+    src_t1, src_t2 = model["t1"], model["t2"]
+    if signal is not None:
+        src_t1, src_t2 = src_t1 * signal[0], src_t2 * signal[1]
+    t1 = ndimage.map_coordinates(src_t1, coords, order=1, output=np.float32)
+    t2 = ndimage.map_coordinates(src_t2, coords, order=1, output=np.float32)
+    del src_t1, src_t2, signal
     nearest = np.rint(coords).astype(np.intp)
     inside = np.all((nearest >= 0) & (nearest < np.array(shape_model)[:, None, None, None]), axis=0)
     flat = np.ravel_multi_index(tuple(nearest), shape_model, mode="clip")
@@ -972,6 +1007,7 @@ def generate_subject(
         "max_displacement_mm": round(disp_mm, 3),
         "target_volume_change": {name: round(change, 4) for name, (_, change) in regions.items()},
         "volume_change": {name: round(change, 4) for name, change in changes.items()},
+        "intensity_change": round(severity * p["intensity_change"], 4),
         "t1w_wm_level": round(float(gain_t1), 2),
         "t2w_csf_level": round(float(gain_t2), 2),
         "seconds": round(time.perf_counter() - t0, 3),
