@@ -115,6 +115,26 @@ def test_dry_run_of_the_paper_config(tmp_path):
     assert counts.get("attribute_model") == 10 * 5 * 3 and counts.get("plot_class_maps") == 3
 
 
+def test_dry_run_of_the_ground_truth_config(tmp_path):
+    """configs/groundtruth.yaml: the embedded cohort with a planted signal change, syn arm only, the
+    registration study's runs explained and checked against the planted effect; no other study."""
+    cmd = snakemake_cmd(tmp_path, "-n", "--cores", "2")
+    i = cmd.index(str(REPO / "config.yaml"))
+    cmd.insert(i + 1, str(REPO / "configs" / "groundtruth.yaml"))
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    counts = job_counts(proc.stdout)
+    cfg = yaml.safe_load((REPO / "config.yaml").read_text())
+    n_runs = cfg["splits"]["n_splits"] * cfg["splits"]["n_repeats"]
+    n = cfg["synthetic"]["n_subjects"]
+    assert counts.get("generate_subject") == n and counts.get("register_syn") == n
+    assert counts.get("warp_brain_to_template") == n  # one arm: syn
+    assert counts.get("train_volume_model") == n_runs and counts.get("attribute_model") == n_runs
+    assert counts.get("extract_volumes") == 1 and counts.get("check_ground_truth") == 1
+    for absent in ("train_subimage_model", "share_registration_run", "run_masking_study"):
+        assert absent not in counts, absent
+
+
 def test_dry_run_plans_the_masking_study_unless_switched_off(tmp_path):
     enabled = yaml.safe_load((REPO / "config.yaml").read_text())["studies"]["masking"]["enabled"]
     counts = job_counts(run_snakemake(tmp_path, "-n", "--cores", "2").stdout)
