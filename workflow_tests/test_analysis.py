@@ -220,6 +220,24 @@ def test_registration_tests_pair_arms_by_split_and_average_rocs(tmp_path):
                                                            roc[roc.variant == "reg-none"].fpr)
 
 
+def test_registration_tests_of_one_arm_write_tables_without_tests(tmp_path):
+    """configs/groundtruth.yaml trains the syn arm only: no pair to test, but the tables the figures read exist."""
+    rows, metrics = [], []
+    for split in range(3):
+        rows.append({"study": "registration", "variant": "reg-syn", "arm": "syn", "split": split, "seed": 0,
+                     "balanced_accuracy": 0.9, "sensitivity": 0.9, "specificity": 0.9, "roc_auc": 0.9})
+        path = tmp_path / f"syn_{split}.json"
+        path.write_text(json.dumps({"variant": "reg-syn", "roc": {"fpr": [0, 0, 1], "tpr": [0, 1, 1]}}))
+        metrics.append(path)
+    pd.DataFrame(rows).to_csv(tmp_path / "summary.tsv", sep="\t", index=False)
+    registration_tests(tmp_path / "summary.tsv", metrics, tmp_path / "w.tsv", tmp_path / "f.tsv", tmp_path / "roc.tsv")
+    w = pd.read_csv(tmp_path / "w.tsv", sep="\t")
+    assert w.empty and {"variant_a", "variant_b", "p_value", "p_holm"} <= set(w.columns)
+    f = pd.read_csv(tmp_path / "f.tsv", sep="\t")
+    assert f.p_value.isna().all() and f.note.str.contains(">= 3 variants").all()
+    assert set(pd.read_csv(tmp_path / "roc.tsv", sep="\t").variant) == {"reg-syn"}
+
+
 def test_robustness_of_identical_runs_is_perfect(tmp_path):
     atlas, _ = atlas_fixture()
     for run in ("split-0_seed-0", "split-0_seed-1"):

@@ -15,6 +15,7 @@ import pandas as pd
 
 from mrixai.io import atomic_path
 from mrixai.stats import (
+    PAIRED_COLUMNS,
     friedman_test,
     kruskal_dscf,
     mean_roc,
@@ -50,10 +51,17 @@ def registration_tests(
     out_roc: str | Path,
 ) -> None:
     """Wilcoxon signed-rank between every pair of arms (runs averaged per split), Friedman across
-    arms, and each arm's mean ROC curve with its standard error."""
+    arms, and each arm's mean ROC curve with its standard error. With one arm (e.g.
+    configs/groundtruth.yaml) the Wilcoxon table has its columns and no rows, and the Friedman
+    table says why it has no statistic."""
     summary = read_summary(summary_tsv)
     variants = [v for v in ("reg-none", "reg-linear", "reg-syn") if v in set(summary["variant"])]
-    write_tsv(paired_tests(summary, variants, PERFORMANCE, pair_by=("split",)), out_wilcoxon)
+    if len(variants) >= 2:
+        wilcoxon = paired_tests(summary, variants, PERFORMANCE, pair_by=("split",))
+    else:
+        wilcoxon = pd.DataFrame(columns=PAIRED_COLUMNS)
+        log.info("registration study: one arm (%s), so no Wilcoxon tests between arms", variants)
+    write_tsv(wilcoxon, out_wilcoxon)
     write_tsv(friedman_test(summary, variants, PERFORMANCE, pair_by=("split",)), out_friedman)
     records = [json.loads(Path(p).read_text()) for p in metric_jsons]
     rocs = []

@@ -27,7 +27,7 @@ ROC_GRID_POINTS = 101
 #: Metrics described by default in :func:`describe_runs`.
 DEFAULT_METRICS: tuple[str, ...] = ("balanced_accuracy", "sensitivity", "specificity", "roc_auc")
 
-_PAIRED_COLUMNS = [
+PAIRED_COLUMNS = [
     "metric", "variant_a", "variant_b", "n_pairs", "mean_a", "mean_b", "mean_diff", "median_diff",
     "n_positive", "statistic", "p_value", "effect_size", "p_holm",
 ]
@@ -193,9 +193,9 @@ def paired_tests(
                 "p_value": p_value,
                 "effect_size": rank_biserial_paired(diff),
             })
-    out = pd.DataFrame(rows, columns=_PAIRED_COLUMNS[:-1])
+    out = pd.DataFrame(rows, columns=PAIRED_COLUMNS[:-1])
     out["p_holm"] = out.groupby("metric", sort=False)["p_value"].transform(_holm) if len(out) else []
-    return out[_PAIRED_COLUMNS]
+    return out[PAIRED_COLUMNS]
 
 
 def friedman_test(
