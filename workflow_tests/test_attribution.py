@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import math
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -148,6 +150,25 @@ def test_lrp_conserves_relevance_without_biases(name, method, options, rtol):
     assert len(sums) == 4  # one per feature block: conservation holds layer by layer
     for block_sum in sums:
         assert torch.allclose(block_sum, explained, rtol=rtol, atol=0), (block_sum, explained)
+
+
+@pytest.mark.parametrize("variant", ["dense-eps", "first-w2", "first-ab", "dense-eps+first-w2"])
+def test_benchmarked_lrp_composites_conserve_relevance(variant):
+    """The composites benchmarks/lrp_composites.py compares with the shipped one are LRP too: without
+    biases their input relevance sums to the explained (second-class) logit."""
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "lrp_composites.py"
+    spec = importlib.util.spec_from_file_location("lrp_composites", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    model = _bias_free_lrp_net("boehle3d")
+    torch.manual_seed(3)
+    x = torch.rand(2, 1, *SHAPE, dtype=torch.float64) + 0.1
+    with torch.no_grad():
+        explained = model(x)[:, 1].numpy()
+    assert np.abs(explained).min() > 1e-6
+    relevance = bench.lrp(model, x, bench.composite(variant, x))
+    assert relevance.shape == (2, *SHAPE)
+    assert np.allclose(relevance.sum(axis=(1, 2, 3)), explained, rtol=1e-3, atol=0)
 
 
 def test_lrp_epsilon_without_biases_is_gradient_x_input():
