@@ -201,12 +201,18 @@ def test_fit_learns_a_planted_difference_and_is_deterministic():
 
 
 def test_early_stopping_respects_patience():
+    """Once an epoch has beaten chance, training stops `patience` epochs after the best one. (With
+    shuffled labels the run may never beat chance on validation and then, by design, runs to
+    max_epochs: the earlier version of this test depended on how the floats fell on the machine.)"""
     x, y = _blob_task()
-    y = np.random.default_rng(0).permutation(y)  # nothing to learn
-    cfg = TrainConfig(model="boehle3d", max_epochs=30, patience=2, min_epochs=1, device="cpu")
+    # A learnable task at a learning rate that beats chance within a few epochs (seeds 0-3 here: best
+    # epoch 3-11, stopped at 5-13).
+    cfg = TrainConfig(model="boehle3d", batch_size=8, learning_rate=1e-3, max_epochs=30, patience=2, min_epochs=1,
+                      flip_p=0.0, device="cpu")  # fmt: skip
     _, history, summary = fit(x, y, np.arange(32), np.arange(32, 48), cfg, seed=0)
-    assert summary["epochs_run"] == summary["best_epoch"] + 2 or summary["epochs_run"] == 30
-    assert len(history) < 30
+    assert history.val_balanced_accuracy.max() > 0.5
+    assert summary["epochs_run"] == summary["best_epoch"] + 2 < 30
+    assert len(history) == summary["epochs_run"]
 
 
 def test_a_run_still_at_chance_is_not_stopped_early(caplog):
