@@ -372,7 +372,8 @@ def planted_image_change(
     table = _atlas_table(template)
     atlas = _embed(np.asanyarray(nib.load(template.atlas).dataobj).astype(np.int16), pad)
     regions = {}
-    for name, index in _region_indices(p["shrink_regions"], table).items():
+    shrink = _region_indices(p["shrink_regions"], table)
+    for name, index in shrink.items():
         regions[name] = (index, -severity * p["atrophy"])
     for name, index in _region_indices(p["grow_regions"], table).items():
         change = severity * p["atrophy"]
@@ -384,8 +385,7 @@ def planted_image_change(
     x = np.indices(shape, dtype=np.float32)
     disp = np.stack([ndimage.map_coordinates(c, x / factor, order=1, mode="nearest") for c in u])
     source = model["t1"]
-    signal = _signal_factors(atlas, list(_region_indices(p["shrink_regions"], table).values()),
-                             severity * p["intensity_change"], res)  # fmt: skip
+    signal = _signal_factors(atlas, list(shrink.values()), severity * p["intensity_change"], res)
     if signal is not None:
         source = source * signal[0]
     warped = ndimage.map_coordinates(source, x + factor * disp, order=1, mode="nearest")
