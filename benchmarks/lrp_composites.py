@@ -5,21 +5,21 @@ Usage: .venv/bin/python benchmarks/lrp_composites.py RESULTS_DIR [--variant reg-
 Reads a synthetic-cohort run (RESULTS_DIR = its results/ folder, after `train` and
 `write_effect_mask`): every trained run of the registration study's ``--variant``, its test
 subjects of the second group (e.g. AD), the volume store and the planted effect. For each run it
-computes LRP beta 0 maps with the shipped composite (``attribute(..., "lrp_alphabeta", beta=0)``:
-alpha-beta on every convolution and dense layer as in Boehle et al. 2019, z^B in the first layer)
-and with variants that change one or two of those choices:
+computes LRP beta 0 maps (``attribute(..., "lrp_alphabeta", beta=0, ...)``) under five composites,
+all options of the shipped method:
 
-- ``dense-eps``: the epsilon rule in the dense layers (zennit's EpsilonAlpha2Beta1 / EpsilonPlus
-  pattern, the composite Kohlbrenner et al. 2020 recommend), alpha-beta in the convolutions;
-- ``first-w2``: the w^2 rule in the first layer instead of z^B;
-- ``first-ab``: alpha-beta in the first layer too;
-- ``dense-eps+first-w2``.
+- ``boehle2019`` (the baseline): alpha-beta on every convolution and dense layer as in Boehle et
+  al. 2019, z^B in the first layer (``dense_rule=alphabeta, first_rule=zbox``; the pipeline's
+  default until session 8);
+- ``dense-eps``: the epsilon rule in the dense layers (``dense_rule=epsilon``), z^B first;
+- ``first-w2``: alpha-beta dense, the w^2 rule in the first layer;
+- ``first-ab``: alpha-beta dense, alpha-beta in the first layer too;
+- ``shipped``: the default composite (epsilon dense, w^2 first).
 
 Prints per run the enrichment of positive relevance in the planted effect (as the ground-truth
-check computes it) and each variant's ratio to the shipped composite, then the density ranks of
-the planted regions (the atlas regions of the planted-regions mask, hemispheres merged) from the
-mean density over all those subjects and runs. The ground-truth check itself uses the shipped
-composite; this script says how much of its result is the composite's.
+check computes it) and each composite's ratio to the baseline, then the density ranks of the
+planted regions (the atlas regions of the planted-regions mask, hemispheres merged) from the mean
+density over all those subjects and runs.
 """
 
 from __future__ import annotations
@@ -31,44 +31,21 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 import torch
-from torch import nn
-from zennit.attribution import Gradient
-from zennit.composites import LayerMapComposite, SpecialFirstLayerMapComposite, layer_map_base
-from zennit.rules import AlphaBeta, Epsilon, WSquare, ZBox
-from zennit.types import Convolution
-from zennit.types import Linear as LinearLayers
 
-from mrixai.explain.attribution import LRP_STABILIZER, attribute, lrp_model
+from mrixai.explain.attribution import attribute
 from mrixai.explain.groundtruth import mask_on_sample_grid
 from mrixai.explain.regions import enrichment, load_sample_atlas, merged_name, region_metrics
 from mrixai.learn.train import model_from_checkpoint
 
-VARIANTS = ("dense-eps", "first-w2", "first-ab", "dense-eps+first-w2")
-
-
-def composite(variant: str, x: torch.Tensor, beta: float = 0.0):
-    ab = AlphaBeta(alpha=1.0 + beta, beta=beta, stabilizer=LRP_STABILIZER)
-    base = layer_map_base(stabilizer=LRP_STABILIZER)
-    if "dense-eps" in variant:
-        layer_map = base + [(Convolution, ab), (nn.Linear, Epsilon(epsilon=1e-6))]
-    else:
-        layer_map = base + [(LinearLayers, ab)]
-    if variant == "first-ab":
-        return LayerMapComposite(layer_map=layer_map)
-    if "first-w2" in variant:
-        first = WSquare(stabilizer=LRP_STABILIZER)
-    else:
-        first = ZBox(low=float(x.min()), high=float(x.max()), stabilizer=LRP_STABILIZER)
-    return SpecialFirstLayerMapComposite(layer_map=layer_map, first_map=[(LinearLayers, first)])
-
-
-def lrp(model: nn.Module, x: torch.Tensor, comp) -> np.ndarray:
-    """Relevance of the second class's logit (the check's target), initial relevance = the logit."""
-    work = lrp_model(model)
-    with Gradient(model=work, composite=comp) as attributor:
-        _, rel = attributor(x.clone().requires_grad_(True), lambda out: nn.functional.one_hot(
-            torch.ones(len(x), dtype=torch.long), out.shape[1]).to(out) * out)  # fmt: skip
-    return rel.detach().numpy()[:, 0]
+BASELINE = "boehle2019"
+COMPOSITES = {
+    BASELINE: {"dense_rule": "alphabeta", "first_rule": "zbox"},
+    "dense-eps": {"dense_rule": "epsilon", "first_rule": "zbox"},
+    "first-w2": {"dense_rule": "alphabeta", "first_rule": "wsquare"},
+    "first-ab": {"dense_rule": "alphabeta", "first_rule": "alphabeta"},
+    "shipped": {},
+}
+VARIANTS = tuple(c for c in COMPOSITES if c != BASELINE)
 
 
 def planted_names(template: Path, planted_mask: Path) -> list[str]:
@@ -110,7 +87,7 @@ def main(argv=None) -> int:
     if not models:
         raise SystemExit(f"no trained runs under {res / 'models' / 'registration' / args.variant}")
     print(f"{args.variant} ({arm} arm): {len(models)} runs; planted regions {names}")
-    rows, density = [], {v: [] for v in ("shipped", *VARIANTS)}
+    rows, density = [], {v: [] for v in COMPOSITES}
     for path in models:
         run = path.name.removesuffix("_model.pt")
         model, _ = model_from_checkpoint(path)
@@ -119,18 +96,20 @@ def main(argv=None) -> int:
         test = pred[(pred["partition"] == "test") & (pred["label"] == 1)]
         positive, units = test["group"].iloc[0], test["unit"]
         x = torch.from_numpy(np.stack([data[row_of[u]] for u in units]))[:, None].float()
-        maps = {"shipped": attribute(model, x, "lrp_alphabeta", torch.ones(len(x), dtype=torch.long), beta=0.0)
-                .detach().numpy()[:, 0]}  # fmt: skip
-        maps |= {v: lrp(model, x, composite(v, x)) for v in VARIANTS}
+        target = torch.ones(len(x), dtype=torch.long)  # the second group's logit, as the check explains
+        maps = {
+            c: attribute(model, x, "lrp_alphabeta", target, beta=0.0, **o).numpy()[:, 0]
+            for c, o in COMPOSITES.items()
+        }
         row = {"run": run, "n": len(units)}
         for name, m in maps.items():
             row[name] = float(enrichment(m, effect, brain)["enrichment"].mean())  # NaN: no positive relevance
             density[name].append(region_metrics(m, atlas)["density"])
         rows.append(row)
-        ratios = "  ".join(f"{v} {row[v]:.2f} ({row[v] / row['shipped']:.2f}x)" for v in VARIANTS)
-        print(f"  {run} ({len(units)} {positive}): shipped {row['shipped']:.2f}  {ratios}", flush=True)
+        ratios = "  ".join(f"{v} {row[v]:.2f} ({row[v] / row[BASELINE]:.2f}x)" for v in VARIANTS)
+        print(f"  {run} ({len(units)} {positive}): {BASELINE} {row[BASELINE]:.2f}  {ratios}", flush=True)
     table = pd.DataFrame(rows)
-    means = table[["shipped", *VARIANTS]].mean().round(2).to_dict()
+    means = table[list(COMPOSITES)].mean().round(2).to_dict()
     print("mean enrichment over runs (a run whose maps hold no positive relevance is left out):", means)
     for name, dens in density.items():
         ranks = pd.Series(np.concatenate(dens).mean(0), index=atlas.names).rank(ascending=False, method="min")

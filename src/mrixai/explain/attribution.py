@@ -12,18 +12,26 @@ options (see :func:`method_options` for the defaults):
     a small ``epsilon`` the input relevance sums to the logit (conservation); biases, and
     ``epsilon`` itself, absorb some relevance. Without biases and ``epsilon -> 0`` on a ReLU
     network the map equals gradient x input.
-``lrp_alphabeta`` (``beta`` in 0, .25, .5, .75, 1; ``first_rule``; ``low``, ``high``)
-    LRP with the alpha-beta rule, ``alpha = 1 + beta``, on every convolution and dense layer
-    (the output layer included, as in Böhle et al. 2019), except the first layer, which gets
-    ``first_rule``: ``"zbox"`` (default; the z^B rule for inputs bounded by ``low`` and
-    ``high``, by default the smallest and largest value of the input batch: MRI intensities are
-    bounded and normalised, and z^B, unlike alpha-beta, also credits dark voxels whose absence
-    of signal matters, e.g. enlarged ventricles), ``"flat"`` (the relevance of each first-layer
-    neuron spread uniformly over its receptive field; coarse) or ``"alphabeta"`` (the same rule
-    as the other layers). Without biases every layer conserves relevance as long as each
-    neuron that receives relevance has positive (and, for ``beta > 0``, negative) contributions;
-    a neuron with none of a sign keeps the relevance of that sign's term (zennit stabilises the
-    empty denominator), which breaks exact conservation.
+``lrp_alphabeta`` (``beta`` in 0, .25, .5, .75, 1; ``first_rule``; ``dense_rule``; ``low``, ``high``)
+    LRP with the alpha-beta rule, ``alpha = 1 + beta``, on every convolution, the rule
+    composite Kohlbrenner et al. 2020 recommend for convolutional networks (zennit's
+    EpsilonAlpha2Beta1 pattern): ``dense_rule`` ``"epsilon"`` (default; the epsilon rule with
+    epsilon 1e-6 in the dense layers, so their relevance follows the class-specific logit) or
+    ``"alphabeta"`` (alpha-beta in the dense layers too, as in Böhle et al. 2019: with ``beta = 0``
+    only the positive evidence of every dense unit flows back, which on the synthetic cohort puts
+    relevance in the CSF of every subject whatever its class). The first layer gets
+    ``first_rule``: ``"wsquare"`` (default; the w^2 rule: relevance spread by the squared weights,
+    independent of the input's values, as suited to an input layer whose voxels have no natural
+    zero), ``"zbox"`` (the z^B rule for inputs bounded by ``low`` and ``high``, by default the
+    smallest and largest value of the input batch), ``"flat"`` (the relevance of each first-layer
+    neuron spread uniformly over its receptive field; coarse) or ``"alphabeta"`` (the same rule as
+    the other convolutions). On the ground-truth study (configs/groundtruth.yaml,
+    benchmarks/lrp_composites.py) beta 0 under this default puts 3.44x the brain share of positive
+    relevance in the planted effect, under Böhle et al.'s composite (alpha-beta dense, z^B first)
+    2.87x. Without biases every layer conserves relevance as long as each neuron that receives
+    relevance has positive (and, for ``beta > 0``, negative) contributions; a neuron with none of a
+    sign keeps the relevance of that sign's term (zennit stabilises the empty denominator), which
+    breaks exact conservation.
 ``guided_backprop``
     Guided backpropagation (captum): gradients with negative values removed at every ReLU
     module. The ``elu64`` network has ELU activations, which captum leaves alone, so for it
@@ -75,7 +83,8 @@ from torch import nn
 from zennit.attribution import Gradient
 from zennit.composites import LayerMapComposite, SpecialFirstLayerMapComposite, layer_map_base
 from zennit.core import Composite
-from zennit.rules import AlphaBeta, Epsilon, Flat, ZBox
+from zennit.rules import AlphaBeta, Epsilon, Flat, WSquare, ZBox
+from zennit.types import Convolution
 from zennit.types import Linear as LinearLayers
 
 from mrixai.learn.networks import PatchIndividualConv3d, assemble_patches, cut_patches
@@ -93,12 +102,14 @@ METHODS = (
 )
 
 BETAS = (0.0, 0.25, 0.5, 0.75, 1.0)
-FIRST_RULES = ("zbox", "flat", "alphabeta")
+FIRST_RULES = ("wsquare", "zbox", "flat", "alphabeta")
+DENSE_RULES = ("epsilon", "alphabeta")
+DENSE_EPSILON = 1e-6
 LRP_STABILIZER = 1e-6
 
 METHOD_DEFAULTS: dict[str, dict[str, object]] = {
     "lrp_epsilon": {"epsilon": 1e-6},
-    "lrp_alphabeta": {"beta": 0.0, "first_rule": "zbox", "low": None, "high": None},
+    "lrp_alphabeta": {"beta": 0.0, "first_rule": "wsquare", "dense_rule": "epsilon", "low": None, "high": None},
     "guided_backprop": {},
     "gradient_x_input": {},
     "integrated_gradients": {"n_steps": 50, "batch_size": 16},
@@ -175,6 +186,10 @@ def _check_option(method: str, name: str, value: object) -> object:
     if name == "first_rule":
         if value not in FIRST_RULES:
             raise ValueError(f"option 'first_rule' of {method!r} must be one of {FIRST_RULES}, got {value!r}")
+        return value
+    if name == "dense_rule":
+        if value not in DENSE_RULES:
+            raise ValueError(f"option 'dense_rule' of {method!r} must be one of {DENSE_RULES}, got {value!r}")
         return value
     raise ValueError(f"no check for option {name!r} of {method!r}")  # pragma: no cover
 
@@ -447,10 +462,17 @@ def lrp_composite(method: str, x: torch.Tensor, **options: object) -> Composite:
     if method == "lrp_epsilon":
         return LayerMapComposite(layer_map=base + [(LinearLayers, Epsilon(epsilon=opts["epsilon"]))])
     beta = opts["beta"]
-    layer_map = base + [(LinearLayers, AlphaBeta(alpha=1.0 + beta, beta=beta, stabilizer=LRP_STABILIZER))]
+    alphabeta = AlphaBeta(alpha=1.0 + beta, beta=beta, stabilizer=LRP_STABILIZER)
+    if opts["dense_rule"] == "epsilon":
+        # Convolution first: zennit applies the first matching entry, and nn.Linear is no Convolution.
+        layer_map = base + [(Convolution, alphabeta), (nn.Linear, Epsilon(epsilon=DENSE_EPSILON))]
+    else:
+        layer_map = base + [(LinearLayers, alphabeta)]
     if opts["first_rule"] == "alphabeta":
         return LayerMapComposite(layer_map=layer_map)
-    if opts["first_rule"] == "flat":
+    if opts["first_rule"] == "wsquare":
+        first = WSquare(stabilizer=LRP_STABILIZER)
+    elif opts["first_rule"] == "flat":
         first = Flat(stabilizer=LRP_STABILIZER)
     else:
         low = float(x.min()) if opts["low"] is None else opts["low"]
