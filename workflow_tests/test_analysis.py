@@ -160,8 +160,9 @@ def test_randomisation_check_sees_a_model_change_and_no_change(trained_run):
     explain(tmp, tmp / "random_model.pt", methods, tmp / "random")
     same = randomisation_check(tmp / "random_model.pt", tmp / "v.npy", tmp / "v.tsv", tmp / "random", methods,
                                ["gbp", "lrpb0"], tmp / "same.tsv", seed=5, device="cpu")
-    assert np.allclose(same.spearman, 1.0, atol=1e-6)
+    assert np.allclose(same.spearman, 1.0, atol=1e-6) and np.allclose(same.spearman_abs, 1.0, atol=1e-6)
     assert (changed.spearman < 0.99).all() and changed.spearman.between(-1, 1).all()
+    assert (changed.spearman_abs < 0.99).all() and changed.spearman_abs.between(-1, 1).all()
     n_test = int((pd.read_csv(out["predictions"], sep="\t").partition == "test").sum())
     assert len(changed) == 2 * n_test
     with pytest.raises(ValueError, match="not in attribution.methods"):

@@ -198,6 +198,8 @@ def test_scalar_plots_write_png_and_pdf(tmp_path):
     spear = pd.DataFrame([{"method": m, "spearman": rng.uniform(-1, 1)} for m in methods for _ in range(6)])
     png, pdf = tmp_path / "rand.png", tmp_path / "rand.pdf"
     _assert_written(A.plot_randomisation(spear, png, pdf, threshold=0.5), png, pdf)
+    spear["spearman_abs"] = spear["spearman"].abs()  # the check's second column: a second panel
+    _assert_written(A.plot_randomisation(spear, png, pdf, threshold=0.5), png, pdf)
     with pytest.raises(ValueError, match="threshold"):
         A.plot_randomisation(spear, png, pdf, threshold=2.0)
     with pytest.raises(ValueError, match="spearman"):

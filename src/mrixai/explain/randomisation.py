@@ -2,7 +2,11 @@
 
 The maps of a run's test subjects are recomputed with the same model whose weights were
 re-initialised and compared with the trained model's maps by Spearman rank correlation inside the
-brain; a method whose maps barely change explains the image, not the model.
+brain, of the signed maps (``spearman``) and, as Adebayo et al. also do, of their absolute values
+(``spearman_abs``). The absolute variant is the one to judge by: the re-initialised model's logit
+may have either sign, and a map that only flips sign with it (signed rho near -1 for one class and
++1 for the other, averaging to 0) has not changed with the model. A method whose maps barely change
+explains the image, not the model.
 """
 
 from __future__ import annotations
@@ -59,8 +63,9 @@ def randomisation_check(
     device: str = "auto",
     target: str = "positive",
 ) -> pd.DataFrame:
-    """Spearman correlation (inside the brain) between each test subject's trained-model map and
-    the map of the same model with re-initialised weights, for the methods ``names``."""
+    """Spearman correlation (inside the brain; of the maps and of their absolute values) between
+    each test subject's trained-model map and the map of the same model with re-initialised weights,
+    for the methods ``names``."""
     specs = check_methods(methods)
     unknown = [n for n in names if n not in specs]
     if unknown:
@@ -87,10 +92,12 @@ def randomisation_check(
         random_maps = attribute(random_model, x, spec["method"], targets, **opts).cpu().numpy()[:, 0]
         for i, unit in enumerate(part["unit"]):
             brain = np.asarray(store[row_of[unit]]) != 0
-            rho = spearman_maps(trained[i][brain], random_maps[i][brain])
-            rows.append({"method": name, "unit": unit, "group": part["group"][i], "spearman": rho})
+            a, b = trained[i][brain], random_maps[i][brain]
+            rows.append({"method": name, "unit": unit, "group": part["group"][i], "spearman": spearman_maps(a, b),
+                         "spearman_abs": spearman_maps(np.abs(a), np.abs(b))})
     table = pd.DataFrame(rows)
     _write(table, out_tsv)
-    log.info("trained vs randomised model, median Spearman: %s",
-             table.groupby("method")["spearman"].median().round(3).to_dict())
+    for column in ("spearman", "spearman_abs"):
+        log.info("trained vs randomised model, median %s: %s", column,
+                 table.groupby("method")[column].median().round(3).to_dict())
     return table

@@ -593,29 +593,40 @@ def plot_enrichment(
 def plot_randomisation(
     df: pd.DataFrame, out_png: str | Path, out_pdf: str | Path | None, *, threshold: float = 0.5, title: str = ""
 ) -> list[Path]:
-    """Model-randomisation check: Spearman correlation of trained vs randomised-model maps per method."""
+    """Model-randomisation check: Spearman correlation of trained vs randomised-model maps per method.
+
+    One panel of the signed maps' correlation (``spearman``) with the band -threshold..threshold,
+    and, when the table has it, one of the absolute maps' (``spearman_abs``) with the threshold line.
+    """
     _check_columns(df, ["method", "spearman"], "randomisation table")
     if not -1.0 <= threshold <= 1.0:
         raise ValueError(f"threshold must lie in [-1, 1], got {threshold}")
     methods = list(dict.fromkeys(df["method"].astype(str)))
-    fig, ax = plt.subplots(figsize=(max(4.8, 0.75 * len(methods) + 2.5), 4.2))
-    _box_strip(ax, df, "spearman")
-    ax.set_ylim(-1.05, 1.05)
-    ax.axhline(threshold, color=PALETTE[3], ls="--", lw=1.1, zorder=1)
-    ax.text(
-        1.005,
-        threshold,
-        f"threshold\n{threshold:g}",
-        transform=ax.get_yaxis_transform(),
-        va="center",
-        ha="left",
-        fontsize=8,
-        color=PALETTE[3],
-        clip_on=False,
-    )
-    ax.axhline(0, color="0.6", lw=0.8, zorder=1)
-    ax.set_ylabel("Spearman ρ, trained vs randomised model")
-    ax.set_title(title or "Model-randomisation check (lower = more model-dependent)")
+    panels = [("spearman", "Spearman ρ of the maps")]
+    if "spearman_abs" in df.columns:
+        panels.append(("spearman_abs", "Spearman ρ of |maps|"))
+    width = max(4.8, 0.75 * len(methods) + 2.5)
+    fig, axes = plt.subplots(1, len(panels), figsize=(width * len(panels), 4.2), squeeze=False)
+    for ax, (column, ylabel) in zip(axes[0], panels):
+        _box_strip(ax, df, column)
+        ax.set_ylim(-1.05, 1.05)
+        levels = (threshold, -threshold) if column == "spearman" else (threshold,)
+        for level in levels:
+            ax.axhline(level, color=PALETTE[3], ls="--", lw=1.1, zorder=1)
+        ax.text(
+            1.005,
+            threshold,
+            f"threshold\n{threshold:g}",
+            transform=ax.get_yaxis_transform(),
+            va="center",
+            ha="left",
+            fontsize=8,
+            color=PALETTE[3],
+            clip_on=False,
+        )
+        ax.axhline(0, color="0.6", lw=0.8, zorder=1)
+        ax.set_ylabel(f"{ylabel}, trained vs randomised model")
+    fig.suptitle(title or "Model-randomisation check (nearer 0 = more model-dependent)")
     fig.tight_layout()
     return save_figure(fig, out_png, out_pdf)
 
