@@ -602,12 +602,12 @@ def plot_randomisation(
     if not -1.0 <= threshold <= 1.0:
         raise ValueError(f"threshold must lie in [-1, 1], got {threshold}")
     methods = list(dict.fromkeys(df["method"].astype(str)))
-    panels = [("spearman", "Spearman ρ of the maps")]
+    panels = [("spearman", "maps")]
     if "spearman_abs" in df.columns:
-        panels.append(("spearman_abs", "Spearman ρ of |maps|"))
+        panels.append(("spearman_abs", "absolute values of the maps"))
     width = max(4.8, 0.75 * len(methods) + 2.5)
     fig, axes = plt.subplots(1, len(panels), figsize=(width * len(panels), 4.2), squeeze=False)
-    for ax, (column, ylabel) in zip(axes[0], panels):
+    for ax, (column, name) in zip(axes[0], panels):
         _box_strip(ax, df, column)
         ax.set_ylim(-1.05, 1.05)
         levels = (threshold, -threshold) if column == "spearman" else (threshold,)
@@ -625,7 +625,8 @@ def plot_randomisation(
             clip_on=False,
         )
         ax.axhline(0, color="0.6", lw=0.8, zorder=1)
-        ax.set_ylabel(f"{ylabel}, trained vs randomised model")
+        ax.set_ylabel("Spearman ρ, trained vs randomised")
+        ax.set_title(name, fontsize=10)
     fig.suptitle(title or "Model-randomisation check (nearer 0 = more model-dependent)")
     fig.tight_layout()
     return save_figure(fig, out_png, out_pdf)
