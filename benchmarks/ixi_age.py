@@ -72,7 +72,7 @@ def main(argv=None) -> int:
     targets = ["train"]
     if args.explain:
         targets += [f"results/figures/registration_reg-{arm}_top-regions.png" for arm in args.arms]
-    cmd = [sys.executable, "-m", "snakemake", *targets, "--cores", args.cores, "--snakefile", str(ROOT / "Snakefile"),
+    cmd = [sys.executable, "-m", "snakemake", *targets, "--cores", args.cores, "--rerun-incomplete", "--snakefile", str(ROOT / "Snakefile"),
            "--directory", str(args.workdir), "--configfile", str(config_path)]
     if args.dry_run:
         cmd.append("-n")
