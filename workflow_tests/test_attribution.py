@@ -154,20 +154,20 @@ def test_lrp_conserves_relevance_without_biases(name, method, options, rtol):
         assert torch.allclose(block_sum, explained, rtol=rtol, atol=0), (block_sum, explained)
 
 
-def _classifier_input_relevance(model: nn.Module, x: torch.Tensor, **options) -> torch.Tensor:
-    """LRP beta 0's relevance at the classifier's input (the last feature block's output)."""
+def _relevance_at(model: nn.Module, module: nn.Module, x: torch.Tensor, **options) -> tuple[torch.Tensor, torch.Tensor]:
+    """LRP alpha-beta (class 1): the relevance at ``module``'s output and the input map."""
     kept: list[torch.Tensor] = []
 
-    def record(module, inputs, output):
+    def record(mod, inputs, output):
         if output.requires_grad:
             output.register_hook(lambda grad: kept.append(grad.detach().clone()))
 
-    handle = model.features[-1].register_forward_hook(record)
+    handle = module.register_forward_hook(record)
     try:
-        attribute(model, x, "lrp_alphabeta", target=1, beta=0.0, **options)
+        relevance = attribute(model, x, "lrp_alphabeta", target=1, **options)
     finally:
         handle.remove()
-    return kept[0]
+    return kept[0], relevance
 
 
 def test_lrp_dense_rules_at_the_classifier_input():
@@ -184,11 +184,11 @@ def test_lrp_dense_rules_at_the_classifier_input():
     (grad,) = torch.autograd.grad(model.classifier(torch.flatten(a, 1))[:, 1].sum(), a)
     expected = a.detach() * grad
     assert (expected < 0).any() and (expected > 0).any()  # the logit has evidence of both signs
-    eps = _classifier_input_relevance(model, x)
+    eps, _ = _relevance_at(model, model.features[-1], x, beta=0.0)
     scale = expected.abs().max().item()
     # epsilon 1e-6 against pre-activations of ~1e-3 in this small net: agreement to well under 1 % of the scale
     assert (eps - expected).abs().max() < 5e-3 * scale  # measured 4.6e-4
-    ab = _classifier_input_relevance(model, x, dense_rule="alphabeta")
+    ab, _ = _relevance_at(model, model.features[-1], x, beta=0.0, dense_rule="alphabeta")
     assert (ab >= -1e-9 * scale).all() and (ab - expected).abs().max() > 0.1 * scale
     # both conserve the explained logit at this layer
     assert torch.allclose(ab.sum(dim=(1, 2, 3, 4)), eps.sum(dim=(1, 2, 3, 4)), rtol=1e-3)
@@ -200,23 +200,11 @@ def test_lrp_wsquare_first_layer_ignores_the_input_values():
     values, gives a different map from the same first-layer relevance."""
     model = _bias_free_lrp_net("boehle3d")
     x = torch.rand(1, 1, *SHAPE, dtype=torch.float64) + 0.1
-    w2 = attribute(model, x, "lrp_alphabeta", target=1)
+    conv = next(m for m in model.modules() if isinstance(m, nn.Conv3d))
+    r_out, w2 = _relevance_at(model, conv, x)  # relevance at the first convolution's output, input map
     zb = attribute(model, x, "lrp_alphabeta", target=1, first_rule="zbox")
     assert torch.allclose(w2.sum(), zb.sum(), rtol=1e-3)  # same relevance enters the first layer
     # the defining formula, on the first convolution: R_i = sum_j w_ij^2 / (sum_i' w_i'j^2) R_j
-    conv = next(m for m in model.modules() if isinstance(m, nn.Conv3d))
-    kept: list[torch.Tensor] = []
-
-    def record(module, inputs, output):
-        if output.requires_grad:
-            output.register_hook(lambda grad: kept.append(grad.detach().clone()))
-
-    handle = conv.register_forward_hook(record)
-    try:
-        w2 = attribute(model, x, "lrp_alphabeta", target=1)
-    finally:
-        handle.remove()
-    r_out = kept[0]  # relevance at the first convolution's output
     w = conv.weight.detach()
     denom = F.conv3d(torch.ones_like(x), w**2, padding=conv.padding, stride=conv.stride)
     expected = F.conv_transpose3d(r_out / denom, w**2, padding=conv.padding, stride=conv.stride)
