@@ -125,3 +125,40 @@ def tiny_run(tmp_path_factory) -> tuple[Path, Path]:
     workdir = base / "work"
     run_snakemake(workdir, "--cores", "2", config=TINY, repo=repo)
     return workdir, repo
+
+
+@pytest.fixture(scope="session")
+def tiny_volume_run(tmp_path_factory):
+    """A 3D CNN trained 2 epochs on 16 noise volumes (12x14x12, 4 mm), the AD half with a brighter
+    3x3x3 cube: the volume store (v.npy/.tsv/.json), splits and the run's outputs, for the tests of
+    the maps and the checks drawn from them. Returns (folder, run outputs, store affine)."""
+    import json
+
+    import numpy as np
+    import pandas as pd
+
+    from mrixai.learn.run import train_on_volumes
+    from mrixai.learn.splits import make_splits
+    from mrixai.learn.train import TrainConfig
+
+    tmp = tmp_path_factory.mktemp("run")
+    rng = np.random.default_rng(0)
+    n, shape = 16, (12, 14, 12)
+    x = rng.normal(0, 1, (n, *shape)).astype(np.float32)
+    y = np.arange(n) % 2
+    x[y == 1, 6:9, 4:7, 4:7] += 2.0
+    units = [f"{i:02d}" for i in range(n)]
+    np.save(tmp / "v.npy", x)
+    pd.DataFrame({"row": range(n), "unit": units, "subject": units, "arm": "syn"}).to_csv(
+        tmp / "v.tsv", sep="\t", index=False
+    )
+    affine = np.diag([4.0, 4.0, 4.0, 1.0])
+    affine[:3, 3] = [-90, -126, -72]
+    (tmp / "v.json").write_text(json.dumps({"affine": affine.tolist(), "grid": list(shape)}))
+    labels = pd.DataFrame({"unit": units, "subject": units, "group": np.where(y == 1, "AD", "CN"), "label": y,
+                           "sex": "F", "age": 70})
+    make_splits(labels, 1, seed=0).to_csv(tmp / "splits.tsv", sep="\t", index=False)
+    out = {k: tmp / f"run_{k}" for k in ("model", "history", "predictions", "metrics")}
+    cfg = TrainConfig(model="boehle3d", max_epochs=2, device="cpu")
+    train_on_volumes(tmp / "v.npy", tmp / "v.tsv", tmp / "splits.tsv", 0, 0, cfg, out, run_info={"study": "registration"})
+    return tmp, out, affine

@@ -14,9 +14,7 @@ from mrixai.explain.groundtruth import ground_truth_check
 from mrixai.explain.neuro import hippocampus_check
 from mrixai.explain.randomisation import randomisation_check, randomise_weights
 from mrixai.explain.regions import sample_atlas
-from mrixai.learn.run import train_on_volumes
-from mrixai.learn.splits import make_splits
-from mrixai.learn.train import TrainConfig, load_checkpoint, model_from_checkpoint
+from mrixai.learn.train import load_checkpoint, model_from_checkpoint
 
 GRID = (4, 4, 4)
 AFFINE = np.diag([2.0, 2.0, 2.0, 1.0])
@@ -117,37 +115,15 @@ def test_relevance_in_the_planted_mask_is_enriched_and_its_region_ranks_first(tm
                            tmp_path / "r2.tsv", positive_group="AD")
 
 
-@pytest.fixture(scope="module")
-def trained_run(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("run")
-    rng = np.random.default_rng(0)
-    n, shape = 16, (12, 14, 12)
-    x = rng.normal(0, 1, (n, *shape)).astype(np.float32)
-    y = np.arange(n) % 2
-    x[y == 1, 6:9, 4:7, 4:7] += 2.0
-    units = [f"{i:02d}" for i in range(n)]
-    np.save(tmp / "v.npy", x)
-    pd.DataFrame({"row": range(n), "unit": units, "subject": units}).to_csv(tmp / "v.tsv", sep="\t", index=False)
-    labels = pd.DataFrame({"unit": units, "subject": units, "group": np.where(y == 1, "AD", "CN"), "label": y,
-                           "sex": "F", "age": 70})
-    make_splits(labels, 1, seed=0).to_csv(tmp / "splits.tsv", sep="\t", index=False)
-    out = {k: tmp / f"run_{k}" for k in ("model", "history", "predictions", "metrics")}
-    torch.manual_seed(0)
-    train_on_volumes(tmp / "v.npy", tmp / "v.tsv", tmp / "splits.tsv", 0, 0,
-                     TrainConfig(model="boehle3d", max_epochs=3, device="cpu"), out, run_info={"study": "registration"})
-    return tmp, out
-
-
 def explain(tmp, model_path, methods, folder):
     from mrixai.explain.maps import explain_run
 
-    (tmp / "v.json").write_text(json.dumps({"affine": np.eye(4).tolist()}))
     explain_run(model_path, tmp / "v.npy", tmp / "v.tsv", tmp / "v.json", tmp / "run_predictions", folder,
                 methods, device="cpu")
 
 
-def test_randomisation_check_sees_a_model_change_and_no_change(trained_run):
-    tmp, out = trained_run
+def test_randomisation_check_sees_a_model_change_and_no_change(tiny_volume_run):
+    tmp, out, _ = tiny_volume_run
     methods = {"gbp": {"method": "guided_backprop"}, "lrpb0": {"method": "lrp_alphabeta", "beta": 0}}
     explain(tmp, out["model"], methods, tmp / "trained")
     changed = randomisation_check(out["model"], tmp / "v.npy", tmp / "v.tsv", tmp / "trained", methods,

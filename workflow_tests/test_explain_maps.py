@@ -1,7 +1,5 @@
 """Attribution maps of a trained run, written as NIfTI in template space."""
 
-import json
-
 import nibabel as nib
 import numpy as np
 import pandas as pd
@@ -10,36 +8,11 @@ import torch
 
 from mrixai.explain.attribution import attribute
 from mrixai.explain.maps import check_methods, explain_run
-from mrixai.learn.run import train_on_volumes
-from mrixai.learn.splits import make_splits
-from mrixai.learn.train import TrainConfig, model_from_checkpoint
+from mrixai.learn.train import model_from_checkpoint
 
 
-@pytest.fixture(scope="module")
-def trained_run(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("run")
-    rng = np.random.default_rng(0)
-    n, shape = 16, (12, 14, 12)
-    x = rng.normal(0, 1, (n, *shape)).astype(np.float32)
-    y = np.arange(n) % 2
-    x[y == 1, 6:9, 4:7, 4:7] += 2.0
-    units = [f"{i:02d}" for i in range(n)]
-    np.save(tmp / "v.npy", x)
-    pd.DataFrame({"row": range(n), "unit": units, "subject": units, "arm": "syn"}).to_csv(tmp / "v.tsv", sep="\t", index=False)
-    affine = np.diag([4.0, 4.0, 4.0, 1.0])
-    affine[:3, 3] = [-90, -126, -72]
-    (tmp / "v.json").write_text(json.dumps({"affine": affine.tolist(), "grid": list(shape)}))
-    labels = pd.DataFrame({"unit": units, "subject": units, "group": np.where(y == 1, "AD", "CN"), "label": y,
-                           "sex": "F", "age": 70})
-    make_splits(labels, 1, seed=0).to_csv(tmp / "splits.tsv", sep="\t", index=False)
-    out = {k: tmp / f"run_{k}" for k in ("model", "history", "predictions", "metrics")}
-    cfg = TrainConfig(model="boehle3d", max_epochs=2, device="cpu")
-    train_on_volumes(tmp / "v.npy", tmp / "v.tsv", tmp / "splits.tsv", 0, 0, cfg, out, run_info={"study": "registration"})
-    return tmp, out, affine
-
-
-def test_maps_are_written_per_test_subject_and_method_in_template_space(trained_run):
-    tmp, out, affine = trained_run
+def test_maps_are_written_per_test_subject_and_method_in_template_space(tiny_volume_run):
+    tmp, out, affine = tiny_volume_run
     methods = {"gxi": {"method": "gradient_x_input"}, "lrp": {"method": "lrp_epsilon", "epsilon": 1e-6}}
     table = explain_run(out["model"], tmp / "v.npy", tmp / "v.tsv", tmp / "v.json", out["predictions"],
                         tmp / "maps", methods, device="cpu")
