@@ -27,19 +27,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from mrixai.explain.attribution import attribute  # noqa: E402
+from mrixai.learn.data import pick_device  # noqa: E402
 from mrixai.learn.networks import build_model  # noqa: E402
 
 OPTIONS = {"lrp_alphabeta": {"beta": 0.0}, "lrp_epsilon": {"epsilon": 1e-6}}
-
-
-def resolve_device(device: str) -> torch.device:
-    if device not in ("auto", "cpu", "cuda"):
-        raise ValueError(f"device must be auto, cpu or cuda, got {device!r}")
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' asked for but torch sees no CUDA device")
-    return torch.device(device)
 
 
 def timed(fn, device: torch.device) -> float:
@@ -88,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    device = resolve_device(args.device)
+    device = pick_device(args.device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     print(f"device: {name}; Boehle 3D CNN at {tuple(args.shape)}, batch {args.batch}, median of {args.repeats}")
     per_volume = measure(device, tuple(args.shape), args.batch, args.repeats, args.methods)

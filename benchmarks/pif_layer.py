@@ -28,6 +28,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+from mrixai.learn.data import pick_device  # noqa: E402
 from mrixai.learn.networks import (  # noqa: E402
     PatchIndividualConv3d,
     PatchIndividualConv3dLoop,
@@ -36,17 +37,6 @@ from mrixai.learn.networks import (  # noqa: E402
 )
 
 TARGET_SPEEDUP = 10.0
-
-
-def resolve_device(device: str) -> torch.device:
-    """``auto`` -> cuda when available, else cpu; ``cuda`` without a GPU is a ValueError."""
-    if device not in ("auto", "cpu", "cuda"):
-        raise ValueError(f"device must be auto, cpu or cuda, got {device!r}")
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' asked for but torch sees no CUDA device")
-    return torch.device(device)
 
 
 def model_pif_layer(
@@ -109,7 +99,7 @@ def compare_pif(
         raise ValueError(f"repeats must be an integer >= 1, got {repeats!r}")
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise ValueError(f"batch must be an integer >= 1, got {batch!r}")
-    dev = resolve_device(device)
+    dev = pick_device(device)
     grouped = model_pif_layer(input_shape, patch_size, overlap, seed)
     loop = PatchIndividualConv3dLoop(
         grouped.in_channels, grouped.out_channels, grouped.input_shape, patch_size=patch_size, overlap=overlap
