@@ -129,6 +129,7 @@ rule check_randomisation:
         methods=ATTRIBUTION_CFG.get("methods", {}),
         names=RANDOMISATION_METHODS,
         seed=config["seed"],
+        draws=RANDOMISATION_CFG.get("draws", 3),
         device=ATTRIBUTION_CFG.get("device", "auto"),
         target=ATTRIBUTION_CFG.get("target", "positive"),
     script:

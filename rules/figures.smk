@@ -658,6 +658,7 @@ rule plot_randomisation:
         runtime=5,
     params:
         threshold=RANDOMISATION_CFG.get("max_spearman", 0.5),
+        draws=RANDOMISATION_CFG.get("draws", 3),
         labels=METHOD_LABELS,
     script:
         "../scripts/plot_randomisation.py"

@@ -14,6 +14,7 @@ randomisation_check(
     p.names,
     snakemake.output.tsv,
     seed=p.seed,
+    draws=p.draws,
     device=p.device,
     target=p.target,
 )

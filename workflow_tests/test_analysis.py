@@ -140,7 +140,18 @@ def test_randomisation_check_sees_a_model_change_and_no_change(tiny_volume_run):
     assert (changed.spearman < 0.99).all() and changed.spearman.between(-1, 1).all()
     assert (changed.spearman_abs < 0.99).all() and changed.spearman_abs.between(-1, 1).all()
     n_test = int((pd.read_csv(out["predictions"], sep="\t").partition == "test").sum())
-    assert len(changed) == 2 * n_test
+    assert len(changed) == 2 * n_test and set(changed.seed) == {5}
+    # Two draws: seeds 5 and 6; the seed-5 draw is the one above, the seed-6 model is another one.
+    two = randomisation_check(out["model"], tmp / "v.npy", tmp / "v.tsv", tmp / "trained", methods,
+                              ["gbp", "lrpb0"], tmp / "rand2.tsv", seed=5, draws=2, device="cpu")
+    assert len(two) == 4 * n_test and set(two.seed) == {5, 6}
+    key = ["method", "unit"]
+    first = two[two.seed == 5].set_index(key).sort_index()
+    np.testing.assert_allclose(first.spearman_abs, changed.set_index(key).sort_index().spearman_abs, atol=1e-9)
+    assert not np.allclose(two[two.seed == 6].set_index(key).sort_index().spearman_abs, first.spearman_abs)
+    with pytest.raises(ValueError, match="draws"):
+        randomisation_check(out["model"], tmp / "v.npy", tmp / "v.tsv", tmp / "trained", methods, ["gbp"],
+                            tmp / "x.tsv", draws=0, device="cpu")
     with pytest.raises(ValueError, match="not in attribution.methods"):
         randomisation_check(out["model"], tmp / "v.npy", tmp / "v.tsv", tmp / "trained", methods, ["ig"],
                             tmp / "x.tsv", device="cpu")
