@@ -19,7 +19,10 @@ all options of the shipped method:
 Prints per run the enrichment of positive relevance in the planted effect (as the ground-truth
 check computes it) and each composite's ratio to the baseline, then the density ranks of the
 planted regions (the atlas regions of the planted-regions mask, hemispheres merged) from the mean
-density over all those subjects and runs.
+density over all those subjects and runs, and the model-randomisation check of each composite on the
+first run (as the workflow's check: the same model re-initialised with each of ``--seeds``,
+Spearman of the absolute maps inside the brain, every test subject; the median over subjects and
+seeds, the range of the per-seed medians, and the maximum).
 """
 
 from __future__ import annotations
@@ -32,8 +35,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from mrixai.explain.attribution import attribute
+from mrixai.explain.attribution import attribute, spearman_maps
 from mrixai.explain.groundtruth import mask_on_sample_grid
+from mrixai.explain.randomisation import randomise_weights
 from mrixai.explain.regions import enrichment, load_sample_atlas, merged_name, region_metrics
 from mrixai.learn.train import model_from_checkpoint
 
@@ -64,10 +68,35 @@ def one(folder: Path, pattern: str) -> Path:
     return found[0]
 
 
+def randomisation(
+    model_path: Path, data: np.ndarray, row_of: dict, pred: pd.DataFrame, seeds: list[int]
+) -> pd.DataFrame:
+    """Spearman of |trained map| and |re-initialised model's map| per composite, seed and test subject."""
+    trained, _ = model_from_checkpoint(model_path)
+    units = pred.loc[pred["partition"] == "test", "unit"]
+    x = torch.from_numpy(np.stack([data[row_of[u]] for u in units]))[:, None].float()
+    brain = x[:, 0].numpy() != 0
+    target = torch.ones(len(x), dtype=torch.long)
+    maps = {c: attribute(trained.eval(), x, "lrp_alphabeta", target, beta=0.0, **o).numpy()[:, 0]
+            for c, o in COMPOSITES.items()}  # fmt: skip
+    rows = []
+    for seed in seeds:
+        random = randomise_weights(model_from_checkpoint(model_path)[0], seed).eval()
+        for name, opts in COMPOSITES.items():
+            b = attribute(random, x, "lrp_alphabeta", target, beta=0.0, **opts).numpy()[:, 0]
+            a = maps[name]
+            rows += [{"composite": name, "seed": seed, "unit": u,
+                      "rho": spearman_maps(np.abs(a[i][brain[i]]), np.abs(b[i][brain[i]]))}
+                     for i, u in enumerate(units)]  # fmt: skip
+    return pd.DataFrame(rows)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("results", type=Path)
     ap.add_argument("--variant", default="reg-syn")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[42, 0, 1, 2, 3],
+                    help="re-initialisation seeds of the randomisation check (42: the default config's seed)")
     args = ap.parse_args(argv)
     res = args.results
     torch.set_num_threads(1)
@@ -115,6 +144,15 @@ def main(argv=None) -> int:
         ranks = pd.Series(np.concatenate(dens).mean(0), index=atlas.names).rank(ascending=False, method="min")
         print(f"  {name}: planted-region density ranks {({n: int(ranks[n]) for n in names})}; "
               f"top 5 {ranks.sort_values().index[:5].tolist()}")
+    first = models[0]
+    pred = pd.read_csv(first.with_name(first.name.replace("_model.pt", "_predictions.tsv")), sep="\t", dtype={"unit": str})
+    print(f"randomisation check on {first.name.removesuffix('_model.pt')} (Spearman of |maps|, trained vs "
+          f"re-initialised with seeds {args.seeds}, per test subject):")
+    rand = randomisation(first, data, row_of, pred, args.seeds)
+    for name, part in rand.groupby("composite", sort=False):
+        per_seed = part.groupby("seed")["rho"].median()
+        print(f"  {name}: median {part['rho'].median():.2f} (per seed {per_seed.min():.2f}-{per_seed.max():.2f}, "
+              f"{int((per_seed >= 0.5).sum())} of {len(per_seed)} at or above 0.5), max {part['rho'].max():.2f}")
     return 0
 
 
