@@ -145,7 +145,8 @@ def main(argv=None) -> int:
         print(f"  {name}: planted-region density ranks {({n: int(ranks[n]) for n in names})}; "
               f"top 5 {ranks.sort_values().index[:5].tolist()}")
     first = models[0]
-    pred = pd.read_csv(first.with_name(first.name.replace("_model.pt", "_predictions.tsv")), sep="\t", dtype={"unit": str})
+    pred_tsv = first.with_name(first.name.replace("_model.pt", "_predictions.tsv"))
+    pred = pd.read_csv(pred_tsv, sep="\t", dtype={"unit": str})
     print(f"randomisation check on {first.name.removesuffix('_model.pt')} (Spearman of |maps|, trained vs "
           f"re-initialised with seeds {args.seeds}, per test subject):")
     rand = randomisation(first, data, row_of, pred, args.seeds)

@@ -160,5 +160,7 @@ def tiny_volume_run(tmp_path_factory):
     make_splits(labels, 1, seed=0).to_csv(tmp / "splits.tsv", sep="\t", index=False)
     out = {k: tmp / f"run_{k}" for k in ("model", "history", "predictions", "metrics")}
     cfg = TrainConfig(model="boehle3d", max_epochs=2, device="cpu")
-    train_on_volumes(tmp / "v.npy", tmp / "v.tsv", tmp / "splits.tsv", 0, 0, cfg, out, run_info={"study": "registration"})
+    train_on_volumes(
+        tmp / "v.npy", tmp / "v.tsv", tmp / "splits.tsv", 0, 0, cfg, out, run_info={"study": "registration"}
+    )
     return tmp, out, affine

@@ -1,14 +1,15 @@
 """Model-randomisation sanity check (Adebayo et al.): maps must change when the model does.
 
 The maps of a run's test subjects are recomputed with the same model whose weights were
-re-initialised (``draws`` times, seeds ``seed``, ``seed + 1``, ...) and compared with the trained model's maps by Spearman rank correlation inside the
-brain, of the signed maps (``spearman``) and, as Adebayo et al. also do, of their absolute values
-(``spearman_abs``). The absolute variant is the one to judge by: the re-initialised model's logit
-may have either sign, and a map that only flips sign with it (signed rho near -1 for one class and
-+1 for the other, averaging to 0) has not changed with the model. A method whose maps barely change
-explains the image, not the model. One draw is not enough to judge by: on the ground-truth
-study's first run the median over subjects of LRP beta 0's absolute-map correlation ranged from
-0.04 to 0.38 over five seeds (Böhle et al.'s composite: 0.40 to 0.57).
+re-initialised (``draws`` times, seeds ``seed``, ``seed + 1``, ...) and compared with the trained
+model's maps by Spearman rank correlation inside the brain, of the signed maps (``spearman``) and,
+as Adebayo et al. also do, of their absolute values (``spearman_abs``). The absolute variant is the
+one to judge by: the re-initialised model's logit may have either sign, and a map that only flips
+sign with it (signed rho near -1 for one class and +1 for the other, averaging to 0) has not changed
+with the model. A method whose maps barely change explains the image, not the model. One draw is not
+enough to judge by: on the ground-truth study's first run the median over subjects of LRP beta 0's
+absolute-map correlation ranged from 0.04 to 0.38 over five seeds (Böhle et al.'s composite: 0.40 to
+0.57).
 """
 
 from __future__ import annotations
