@@ -89,7 +89,9 @@ def randomisation_check(
         if part.empty:
             raise ValueError(f"{run_dir}: no maps of method {name!r} to compare with")
         trained = load_maps(run_dir, part)
-        x = torch.from_numpy(np.stack([store[row_of[u]] for u in part["unit"]]))[:, None].to(dev)
+        volumes = np.stack([store[row_of[u]] for u in part["unit"]])
+        brains = volumes != 0
+        x = torch.from_numpy(volumes)[:, None].to(dev)
         targets = torch.ones(len(part), dtype=torch.long) if target == "positive" else torch.as_tensor(
             part["pred"].to_numpy(), dtype=torch.long
         )
@@ -98,8 +100,7 @@ def randomisation_check(
         for s, random_model in random_models.items():
             random_maps = attribute(random_model, x, spec["method"], targets, **opts).cpu().numpy()[:, 0]
             for i, unit in enumerate(part["unit"]):
-                brain = np.asarray(store[row_of[unit]]) != 0
-                a, b = trained[i][brain], random_maps[i][brain]
+                a, b = trained[i][brains[i]], random_maps[i][brains[i]]
                 rows.append({"method": name, "unit": unit, "group": part["group"][i], "seed": s,
                              "spearman": spearman_maps(a, b), "spearman_abs": spearman_maps(np.abs(a), np.abs(b))})
     table = pd.DataFrame(rows)
