@@ -38,6 +38,7 @@ include: "rules/explain.smk"
 include: "rules/analysis.smk"
 include: "rules/figures.smk"
 include: "rules/masking.smk"
+include: "rules/results.smk"
 
 
 rule all:

@@ -235,6 +235,8 @@ def get_final_output(wildcards):
     out += get_masking_output(wildcards)
     if config["dataset"] == "synthetic":
         out.append(EFFECT_MASK)
+    if not DATASET_PENDING:
+        out.append("results/results.md")
     return out
 
 
@@ -718,6 +720,30 @@ def get_analysis_output(wildcards):
         if config["dataset"] == "synthetic":
             out.append(f"{base}_enrichment.tsv")
     return out
+
+
+def results_page_summaries(wildcards):
+    """Run summary of each enabled study, in enabled_studies() order (the headline tables)."""
+    return [f"{MODELS}/{s}/summary.tsv" for s in enabled_studies()]
+
+
+def results_page_tables(wildcards):
+    """Statistics and check tables shown on the results page (per-subject region tables left out)."""
+    tables = [t for t in get_analysis_output(wildcards) if t.endswith(".tsv") and not t.endswith("_regions.tsv")]
+    tables += [t for t in get_masking_output(wildcards) if t.endswith(".tsv")]
+    return tables
+
+
+def results_page_context():
+    """What the results page says about the run it describes."""
+    context = {"dataset": config["dataset"], "seed": config["seed"], "contrast": CONTRAST}
+    if config["dataset"] == "synthetic":
+        context["subjects"] = config["synthetic"]["n_subjects"]
+        context["atrophy"] = config["synthetic"]["atrophy"]
+        context["intensity change"] = config["synthetic"]["intensity_change"]
+    split_cfg = config["splits"]
+    context["splits"] = f"{split_cfg['method']}, {N_SPLITS} splits x {N_REPEATS} seeds"
+    return context
 
 
 def registration_metric_files(wildcards):

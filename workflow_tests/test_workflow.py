@@ -404,10 +404,18 @@ def test_tiny_run_regenerates_every_figure_and_the_report(tiny_run, tmp_path):
     assert set(l2.method) == set(methods) and (l2.l2 >= 0).all()
     rand = pd.read_csv(res / "stats" / "registration" / "reg-syn_randomisation.tsv", sep="\t")
     assert rand.spearman.between(-1, 1).all()
+    # The results page is written from those tables: the registration headline equals the summary's mean.
+    page = (res / "results.md").read_text()
+    summary = pd.read_csv(res / "models" / "registration" / "summary.tsv", sep="\t")
+    syn_mean = summary.loc[summary.variant == "reg-syn", "balanced_accuracy"].mean()
+    syn_row = next(line for line in page.splitlines() if line.startswith("| reg-syn |"))
+    assert f"| {syn_mean:.3f} |" in syn_row
+    assert "results/stats/registration/reg-syn_randomisation.tsv" in page
     report = tmp_path / "report.html"
     run_snakemake(work, "--report", str(report), config=TINY, repo=repo)
     embedded = set(report_figures(report))
     missing = sorted(f"{n}.png" for n in names if f"{n}.png" not in embedded)
+    assert "results.md" in report_figures(report, mime_prefixes=("",)), "the results page is missing from the report"
     assert missing == [], f"figures missing from the report: {missing}"
     captions = report_captions(report)
     for name in names:
