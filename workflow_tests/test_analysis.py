@@ -364,3 +364,12 @@ def test_study_comparison_averages_seeds_per_split(tmp_path):
     # Holm over the 7 metrics: two p of 2/16 -> 7 x 2/16 = 0.875 for both, the rest stay 1
     assert table.loc["balanced_accuracy", "p_holm"] == pytest.approx(0.875)
     assert table.loc["epochs_run", "p_holm"] == 1.0
+
+
+def test_tissue_tests_name_the_file_that_lacks_a_column(tmp_path):
+    from mrixai.analysis import tissue_tests
+
+    pd.DataFrame({"set": ["pp1"], "unit": ["01"], "fraction_correct": [0.5]}).to_csv(
+        tmp_path / "fractions.tsv", sep="\t", index=False)
+    with pytest.raises(ValueError, match=r"fractions\.tsv.*\['split', 'seed'\]"):
+        tissue_tests(tmp_path / "fractions.tsv", tmp_path / "a.tsv", tmp_path / "b.tsv")

@@ -518,3 +518,11 @@ def test_exact_rank_sum_test_by_hand_and_with_ties():
     # |U - 2| >= 1.5 for 4 of 6 -> p = 2/3
     res = stats.rank_sum_test([1, 2], [2, 3])
     assert res["p_value"] == pytest.approx(2 / 3) and res["method"] == "exact"
+
+
+def test_friedman_of_variants_equal_in_every_block_is_p_one():
+    summary = _runs({"A": [[0.5], [0.7], [0.9]], "B": [[0.5], [0.7], [0.9]], "C": [[0.5], [0.7], [0.9]]})
+    row = stats.friedman_test(summary, ["A", "B", "C"], ["balanced_accuracy"]).iloc[0]
+    assert row["p_value"] == 1.0 and row["statistic"] == 0.0 and "equal within every block" in row["note"]
+    with pytest.raises(ValueError, match="exact_limit"):
+        stats.friedman_permutation(np.ones((3, 3)), exact_limit=0)

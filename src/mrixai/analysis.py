@@ -105,6 +105,11 @@ def tissue_tests(
     given).
     """
     fractions = pd.read_csv(fractions_tsv, sep="\t", dtype={"unit": str})
+    missing = [c for c in ("set", "unit", "fraction_correct", "split", "seed") if c not in fractions.columns]
+    if missing:
+        raise ValueError(f"{fractions_tsv}: lacks column(s) {missing}; it has {list(fractions.columns)}")
+    if fractions.empty:
+        raise ValueError(f"{fractions_tsv}: no rows")
     kw, posthoc = kruskal_dscf(fractions, value="fraction_correct", group="set", subject="unit")
     write_tsv(kw, out_kruskal)
     write_tsv(posthoc, out_posthoc)
