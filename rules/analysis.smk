@@ -160,6 +160,7 @@ rule test_hippocampus:
         region=HIPPOCAMPUS_CFG.get("region", "Hippocampus"),
         metric=HIPPOCAMPUS_CFG.get("metric", "sum_abs"),
         permutations=HIPPOCAMPUS_CFG.get("permutations", 10000),
+        exact_limit=ANALYSIS_CFG.get("exact_limit", 1000000),
         seed=config["seed"],
     script:
         "../scripts/test_hippocampus.py"
@@ -219,6 +220,10 @@ rule test_registration_arms:
     resources:
         mem_mb=1000,
         runtime=5,
+    params:
+        exact_limit=ANALYSIS_CFG.get("exact_limit", 1000000),
+        permutations=ANALYSIS_CFG.get("permutations", 20000),
+        seed=config["seed"],
     script:
         "../scripts/test_registration_arms.py"
 
@@ -230,6 +235,9 @@ rule test_tissue_sets:
     output:
         kruskal=f"{STATS}/tissue_kruskal.tsv",
         posthoc=f"{STATS}/tissue_posthoc.tsv",
+        models=f"{STATS}/tissue_models.tsv",
+        model_friedman=f"{STATS}/tissue_models-friedman.tsv",
+        model_pairs=f"{STATS}/tissue_models-wilcoxon.tsv",
     log:
         f"{LOGS}/test_tissue_sets.log",
     benchmark:
@@ -240,6 +248,10 @@ rule test_tissue_sets:
     resources:
         mem_mb=1000,
         runtime=5,
+    params:
+        exact_limit=ANALYSIS_CFG.get("exact_limit", 1000000),
+        permutations=ANALYSIS_CFG.get("permutations", 20000),
+        seed=config["seed"],
     script:
         "../scripts/test_tissue_sets.py"
 
@@ -262,5 +274,9 @@ rule compare_study_variants:
     resources:
         mem_mb=1000,
         runtime=5,
+    params:
+        exact_limit=ANALYSIS_CFG.get("exact_limit", 1000000),
+        permutations=ANALYSIS_CFG.get("permutations", 20000),
+        seed=config["seed"],
     script:
         "../scripts/compare_study_variants.py"

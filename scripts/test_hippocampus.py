@@ -16,4 +16,5 @@ hippocampus_check(
     metric=p.metric,
     n_permutations=p.permutations,
     seed=p.seed,
+    max_exact=p.exact_limit,
 )

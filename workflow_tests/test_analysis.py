@@ -157,7 +157,12 @@ def test_randomisation_check_sees_a_model_change_and_no_change(tiny_volume_run):
                             tmp / "x.tsv", device="cpu")
 
 
-def test_hippocampal_relevance_correlates_with_volume_among_true_positives(tmp_path):
+def _hippocampus_inputs(tmp_path, relevance=None):
+    """Regions table and volume tables of 6 units; unit 06 is a false negative (left out).
+
+    Volumes 3.0, 3.2, ..., 3.8 ml for units 01..05; relevance ``relevance(i, vol)`` in both runs
+    (default: falling linearly with volume, the second run offset by 0.01).
+    """
     rows, volumes = [], {}
     for i, unit in enumerate(["01", "02", "03", "04", "05", "06"]):
         vol = 3.0 + 0.2 * i
@@ -166,21 +171,56 @@ def test_hippocampal_relevance_correlates_with_volume_among_true_positives(tmp_p
             path, sep="\t", index=False)
         volumes[unit] = path
         for run in ("split-0_seed-0", "split-1_seed-0"):
-            # Relevance falls linearly with volume; unit 06 is a false negative and must be left out.
             outcome = "FN" if unit == "06" else "TP"
+            value = 10 - vol if relevance is None else relevance(i, vol)
             rows.append({"run": run, "unit": unit, "method": "m", "region": "Hippocampus", "outcome": outcome,
-                         "sum_abs": 10 - vol + (0.01 if run.startswith("split-1") else 0)})
+                         "sum_abs": value + (0.01 if run.startswith("split-1") else 0)})
     pd.DataFrame(rows).to_csv(tmp_path / "regions.tsv", sep="\t", index=False)
-    result = hippocampus_check(tmp_path / "regions.tsv", volumes, tmp_path / "p.tsv", tmp_path / "t.tsv",
-                               method="m", n_permutations=999)
-    assert result["n"] == 5 and result["r"] == pytest.approx(-1.0)
-    # An exact linear relation: no permutation of 5 points beats it but the identity (and its mirror).
-    assert result["p"] <= 20 / 1000
+    return volumes
+
+
+def test_hippocampal_relevance_correlates_with_volume_among_true_positives(tmp_path):
+    volumes = _hippocampus_inputs(tmp_path)
+    # An exact linear relation among 5 equally spaced volumes: of the 5! = 120 orderings of the
+    # relevances only the observed one (r = -1) and its reversal (r = +1) reach |r| = 1 -> the exact
+    # p is 2/120 whatever the seed.
+    for seed in range(20):
+        result = hippocampus_check(tmp_path / "regions.tsv", volumes, tmp_path / "p.tsv", tmp_path / "t.tsv",
+                                   method="m", n_permutations=999, seed=seed)
+        assert result["n"] == 5 and result["r"] == pytest.approx(-1.0)
+        assert result["p"] == pytest.approx(2 / 120) and result["p_method"] == "exact"
+    test = pd.read_csv(tmp_path / "t.tsv", sep="\t")
+    assert (test.loc[0, "unit"], test.loc[0, "p_method"], test.loc[0, "n"]) == ("subject", "exact", 5)
     points = pd.read_csv(tmp_path / "p.tsv", sep="\t", dtype={"unit": str})
     assert list(points.n_runs) == [2] * 5 and "06" not in set(points.unit)
     with pytest.raises(ValueError, match="no region 'Amygdalae'"):
         hippocampus_check(tmp_path / "regions.tsv", volumes, tmp_path / "p.tsv", tmp_path / "t.tsv",
                           method="m", region="Amygdalae")
+
+
+def test_hippocampus_monte_carlo_p_is_within_its_error_of_the_exact_p_for_20_seeds(tmp_path):
+    import itertools
+    import math
+
+    # a noisy negative relation: relevance 10 - vol plus a fixed zig-zag
+    volumes = _hippocampus_inputs(tmp_path, relevance=lambda i, vol: 10 - vol + 0.15 * (-1) ** i)
+    points_x = np.array([3.0, 3.2, 3.4, 3.6, 3.8])
+    points_y = np.array([10 - v + 0.15 * (-1) ** i + 0.005 for i, v in enumerate(points_x)])
+    r_obs = np.corrcoef(points_x, points_y)[0, 1]
+    # brute force over all 120 orderings of the relevances
+    null = [np.corrcoef(points_x, points_y[list(order)])[0, 1] for order in itertools.permutations(range(5))]
+    exact = sum(abs(r) >= abs(r_obs) - 1e-12 for r in null) / len(null)
+    assert 0.02 < exact < 0.5  # a case where the Monte-Carlo p is not trivially 1/(m+1) or 1
+    m = 4000
+    # (1 + b) / (1 + m) with b ~ Binomial(m, exact): 6 standard errors plus the +1 bias bound it
+    # for practically every seed (a miss has probability < 1e-8)
+    margin = 6 * math.sqrt(exact * (1 - exact) / m) + 1 / (m + 1)
+    for seed in range(20):
+        result = hippocampus_check(tmp_path / "regions.tsv", volumes, tmp_path / "p.tsv", tmp_path / "t.tsv",
+                                   method="m", n_permutations=m, seed=seed, max_exact=100)
+        assert result["p_method"] == "permutation" and result["permutations"] == m
+        assert result["r"] == pytest.approx(r_obs)
+        assert abs(result["p"] - exact) <= margin, (seed, result["p"], exact)
 
 
 def test_registration_tests_pair_arms_by_split_and_average_rocs(tmp_path):
@@ -201,6 +241,10 @@ def test_registration_tests_pair_arms_by_split_and_average_rocs(tmp_path):
     # syn beats none in all 4 splits: exact two-sided Wilcoxon p = 2 / 2^4.
     assert w.loc["balanced_accuracy", "p_value"] == pytest.approx(2 / 16)
     assert w.loc["balanced_accuracy", "mean_diff"] == pytest.approx(0.4)
+    assert (w.loc["balanced_accuracy", "n"], w.loc["balanced_accuracy", "unit"]) == (4, "split")
+    assert w.loc["balanced_accuracy", "method"] == "exact"
+    # one family of 4 metrics x 1 pair, each p = 2/16: Holm multiplies the smallest by 4 -> 0.5 for all
+    assert w["p_holm"].tolist() == pytest.approx([0.5] * 4)
     roc = pd.read_csv(tmp_path / "roc.tsv", sep="\t")
     syn = roc[roc.variant == "reg-syn"]
     # A perfect ranking: TPR 1 from the first false-positive rate on (the curve starts at (0, 0)).
@@ -249,3 +293,83 @@ def test_hippocampus_figure_says_so_when_there_are_too_few_true_positives(tmp_pa
                    "r": float("nan"), "p": float("nan"), "n": 0}]).to_csv(tmp_path / "t.tsv", sep="\t", index=False)
     make.hippocampus(tmp_path / "p.tsv", tmp_path / "t.tsv", tmp_path / "h.png", tmp_path / "h.pdf")
     assert not is_blank(tmp_path / "h.png") and (tmp_path / "h.pdf").read_bytes()[:5] == b"%PDF-"
+
+
+def test_registration_friedman_of_three_arms_is_exact(tmp_path):
+    """none < linear = syn in each of 3 splits: exact Friedman p = 3/27 (see test_stats), not 0.050."""
+    rows, metrics = [], []
+    for split in range(3):
+        for arm, acc in (("none", 0.7 + 0.1 * split), ("linear", 1.0), ("syn", 1.0)):
+            rows.append({"study": "registration", "variant": f"reg-{arm}", "arm": arm, "split": split, "seed": 0,
+                         "balanced_accuracy": acc, "sensitivity": acc, "specificity": acc, "roc_auc": acc})
+            path = tmp_path / f"{arm}_{split}.json"
+            path.write_text(json.dumps({"variant": f"reg-{arm}", "roc": {"fpr": [0, 1], "tpr": [0, 1]}}))
+            metrics.append(path)
+    pd.DataFrame(rows).to_csv(tmp_path / "summary.tsv", sep="\t", index=False)
+    registration_tests(tmp_path / "summary.tsv", metrics, tmp_path / "w.tsv", tmp_path / "f.tsv", tmp_path / "roc.tsv")
+    f = pd.read_csv(tmp_path / "f.tsv", sep="\t")
+    assert f["p_value"].tolist() == pytest.approx([3 / 27] * 4)
+    assert set(f["method"]) == {"exact"} and set(f["unit"]) == {"split"} and set(f["n"]) == {3}
+    w = pd.read_csv(tmp_path / "w.tsv", sep="\t")
+    tied = w[(w.variant_a == "reg-linear") & (w.variant_b == "reg-syn")]
+    assert (tied["p_value"] == 1.0).all()  # tied at 1.000 in every split: no evidence either way
+    below = w[(w.variant_a == "reg-none") & (w.variant_b == "reg-syn")]
+    assert below["p_value"].tolist() == pytest.approx([2 / 8] * 4)  # the smallest p 3 blocks allow
+
+
+def test_tissue_tests_write_subject_and_model_level_tables(tmp_path):
+    from mrixai.analysis import tissue_tests
+
+    rows = []
+    for split in range(3):
+        for seed in range(2):
+            for k, name in enumerate(["pp1", "pp2", "pp3"]):
+                for i in range(4):
+                    rows.append({"set": name, "unit": f"{split}{i:02d}", "group": "AD" if i % 2 else "CN",
+                                 "split": split, "seed": seed, "n_slices": 10,
+                                 "fraction_correct": 0.2 + 0.25 * k + 0.02 * i + 0.01 * seed})
+    pd.DataFrame(rows).to_csv(tmp_path / "fractions.tsv", sep="\t", index=False)
+    outs = [tmp_path / f"{n}.tsv" for n in ("kw", "posthoc", "models", "mf", "mp")]
+    tissue_tests(tmp_path / "fractions.tsv", *outs)
+    kw, posthoc, models, mf, mp = (pd.read_csv(o, sep="\t") for o in outs)
+    # subject level: 12 distinct test subjects per set (4 per split), 36 values
+    assert (kw.loc[0, "unit"], kw.loc[0, "n"], kw.loc[0, "method"]) == ("subject", 36, "asymptotic")
+    assert {"unit", "n", "method", "p_value"} <= set(posthoc.columns)
+    # model level: 3 sets x 3 splits x 2 seeds; pp1 < pp2 < pp3 in every split -> exact p = 1/36
+    assert len(models) == 18
+    row = mf.set_index("metric").loc["fraction_correct"]
+    assert (row["n"], row["unit"], row["method"]) == (3, "split", "exact")
+    assert row["p_value"] == pytest.approx(1 / 36)
+    assert set(mp["unit"]) == {"split"} and set(mp["n"]) == {3} and set(mp["method"]) == {"exact"}
+
+
+def test_study_comparison_averages_seeds_per_split(tmp_path):
+    from mrixai.analysis import compare_variants
+
+    rows = []
+    for split in range(4):
+        for seed in range(2):
+            for variant, shift in (("model-baseline", 0.0), ("model-pif", 0.05)):
+                rows.append({"variant": variant, "split": split, "seed": seed,
+                             "balanced_accuracy": 0.6 + shift + 0.01 * split + 0.1 * seed,
+                             "roc_auc": 0.7, "sensitivity": 0.7, "specificity": 0.7,
+                             "wall_time_s": 100 - 10 * shift * 20, "epochs_run": 10, "best_epoch": 5})
+    pd.DataFrame(rows).to_csv(tmp_path / "summary.tsv", sep="\t", index=False)
+    table = compare_variants("pif", tmp_path / "summary.tsv", tmp_path / "c.tsv").set_index("metric")
+    # 4 splits (not 8 runs) per variant; pif above baseline in all 4 -> exact p = 2/16
+    assert table.loc["balanced_accuracy", "n"] == 4 and table.loc["balanced_accuracy", "unit"] == "split"
+    assert table.loc["balanced_accuracy", "p_value"] == pytest.approx(2 / 16)
+    assert table.loc["wall_time_s", "p_value"] == pytest.approx(2 / 16)
+    assert table.loc["roc_auc", "p_value"] == 1.0
+    # Holm over the 7 metrics: two p of 2/16 -> 7 x 2/16 = 0.875 for both, the rest stay 1
+    assert table.loc["balanced_accuracy", "p_holm"] == pytest.approx(0.875)
+    assert table.loc["epochs_run", "p_holm"] == 1.0
+
+
+def test_tissue_tests_name_the_file_that_lacks_a_column(tmp_path):
+    from mrixai.analysis import tissue_tests
+
+    pd.DataFrame({"set": ["pp1"], "unit": ["01"], "fraction_correct": [0.5]}).to_csv(
+        tmp_path / "fractions.tsv", sep="\t", index=False)
+    with pytest.raises(ValueError, match=r"fractions\.tsv.*\['split', 'seed'\]"):
+        tissue_tests(tmp_path / "fractions.tsv", tmp_path / "a.tsv", tmp_path / "b.tsv")

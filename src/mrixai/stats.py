@@ -5,12 +5,21 @@ Conventions: a *run* is one row of a study's ``summary.tsv`` (one variant, split
 pair variants on ``pair_by`` keys (by default the split) after averaging each metric over the remaining
 run keys (the seeds), so that repeated trainings on one split count as one block, not as independent
 samples. Differences and effect sizes are always "b minus a": positive when ``variant_b`` is larger.
+
+p-values fit the evidence: with a few blocks (splits) the chi-square and normal approximations are
+far off, so paired tests use exact null distributions (all sign flips of the non-zero differences
+for the Wilcoxon signed-rank test; all within-block permutations of the ranks for the Friedman test)
+and fall back to a Monte-Carlo permutation p, ``(b + 1) / (m + 1)`` from ``m`` random permutations of
+which ``b`` are at least as extreme, only when the exact null is too large to enumerate. Every table
+names, next to each p, its ``n``, its ``unit`` of replication (``split``, ``subject`` or ``run``)
+and its ``method`` (``exact``, ``permutation`` or ``asymptotic``).
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
+import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -27,9 +36,25 @@ ROC_GRID_POINTS = 101
 #: Metrics described by default in :func:`describe_runs`.
 DEFAULT_METRICS: tuple[str, ...] = ("balanced_accuracy", "sensitivity", "specificity", "roc_auc")
 
+#: Largest number of arrangements enumerated for an exact p value (beyond it: Monte Carlo).
+EXACT_LIMIT = 1_000_000
+
+#: Random permutations of a Monte-Carlo permutation p value.
+PERMUTATIONS = 20_000
+
+#: Decimals kept before comparing values, so that float noise (e.g. 0.3 - 0.2 vs 0.1) makes ties.
+DECIMALS = 12
+
+#: How :func:`paired_tests` groups its tests into Holm families.
+HOLM_FAMILIES = ("pairs", "metrics", "all")
+
 PAIRED_COLUMNS = [
-    "metric", "variant_a", "variant_b", "n_pairs", "mean_a", "mean_b", "mean_diff", "median_diff",
-    "n_positive", "statistic", "p_value", "effect_size", "p_holm",
+    "metric", "variant_a", "variant_b", "unit", "n", "n_nonzero", "mean_a", "mean_b", "mean_diff",
+    "median_diff", "n_positive", "statistic", "p_value", "method", "p_holm", "effect_size",
+]
+
+FRIEDMAN_COLUMNS = [
+    "metric", "unit", "n", "k", "statistic", "p_value", "method", "n_arrangements", "kendall_w", "note",
 ]
 
 
@@ -115,14 +140,158 @@ def cliffs_delta(a: Sequence[float], b: Sequence[float]) -> float:
     return float((np.sign(diff)).sum() / diff.size)
 
 
-def _wilcoxon(diff: np.ndarray) -> tuple[float, float]:
-    """Two-sided Wilcoxon signed-rank test of differences (statistic, p); p = 1 if all are zero."""
-    if diff.size == 0:
-        return float("nan"), float("nan")
-    if np.all(diff == 0):
-        return float("nan"), 1.0
-    res = ss.wilcoxon(diff, zero_method="wilcox", alternative="two-sided", method="auto")
-    return float(res.statistic), float(res.pvalue)
+def _check_budget(exact_limit: int, permutations: int) -> None:
+    if int(exact_limit) < 1:
+        raise ValueError(f"exact_limit must be >= 1, got {exact_limit!r}")
+    if int(permutations) < 1:
+        raise ValueError(f"permutations must be >= 1, got {permutations!r}")
+
+
+def signed_rank_test(diff: Sequence[float]) -> dict:
+    """Two-sided Wilcoxon signed-rank test of paired differences with its exact null distribution.
+
+    Convention: differences are rounded to ``DECIMALS`` decimals; zero differences are no evidence
+    either way and are dropped (Wilcoxon's convention); the others are ranked by ``|d|`` with
+    mid-ranks for ties. Under the null every one of the ``2^m`` sign patterns of the ``m`` non-zero
+    differences is equally likely; ``p`` is the fraction of them whose ``T+`` (sum of the ranks of
+    the positive differences) lies at least as far from its mean ``sum(ranks) / 2`` as the observed
+    one. The distribution is built by convolution over the differences (each sign flip enumerated
+    implicitly), so it is exact with ties and for any ``m``. With no non-zero difference ``p = 1``.
+
+    Returns a dict with ``statistic`` (``min(R+, R-)``, NaN without non-zero differences),
+    ``p_value``, ``method`` (``"exact"``), ``n`` (finite differences) and ``n_nonzero``.
+    """
+    d = np.asarray(diff, dtype=float).ravel()
+    d = np.round(d[np.isfinite(d)], DECIMALS)
+    out = {"statistic": float("nan"), "p_value": float("nan"), "method": "exact", "n": int(d.size),
+           "n_nonzero": 0}
+    if d.size == 0:
+        return out
+    nonzero = d[d != 0]
+    out["n_nonzero"] = int(nonzero.size)
+    if nonzero.size == 0:
+        out["p_value"] = 1.0
+        return out
+    # mid-ranks are multiples of 1/2: doubled they are integers, so the null is a histogram
+    ranks2 = np.rint(2 * ss.rankdata(np.abs(nonzero))).astype(np.int64)
+    total = int(ranks2.sum())
+    dist = np.zeros(total + 1)
+    dist[0] = 1.0
+    for r in ranks2:  # each difference positive (shift by its rank) or negative, with probability 1/2
+        dist = 0.5 * (dist + np.concatenate([np.zeros(r), dist[:-r]]))
+    t_obs = int(ranks2[nonzero > 0].sum())
+    support = np.arange(total + 1)
+    extreme = np.abs(2 * support - total) >= abs(2 * t_obs - total)
+    out["p_value"] = float(min(1.0, dist[extreme].sum()))
+    out["statistic"] = min(t_obs, total - t_obs) / 2.0
+    return out
+
+
+def _rank_sum_squares(ranks: np.ndarray) -> np.ndarray:
+    """Sum over columns of the squared column sums of rank arrays (..., n, k)."""
+    return (ranks.sum(axis=-2) ** 2).sum(axis=-1)
+
+
+def friedman_permutation(
+    table: np.ndarray,
+    exact_limit: int = EXACT_LIMIT,
+    permutations: int = PERMUTATIONS,
+    seed: int = 0,
+) -> dict:
+    """Friedman test of an ``(n blocks, k treatments)`` table with a permutation null.
+
+    Values are ranked within each block (mid-ranks for ties, after rounding to ``DECIMALS``
+    decimals). The statistic is Friedman's chi-square with the tie correction,
+    ``(12 / (n k (k + 1)) sum_j R_j^2 - 3 n (k + 1)) / (1 - sum (t^3 - t) / (n k (k^2 - 1)))``.
+    Under the null every within-block permutation of the ranks is equally likely; the statistic
+    is a monotone function of ``sum_j R_j^2`` there, so ``p`` is the fraction of arrangements with
+    ``sum_j R_j^2`` at least the observed one. Permuting the columns of every block at once leaves
+    the statistic unchanged, so the exact null enumerates the ``(k!)^(n - 1)`` arrangements with the
+    first block fixed (the same p as all ``(k!)^n``) when they are at most ``exact_limit``; else
+    ``permutations`` random arrangements give ``p = (b + 1) / (m + 1)``.
+
+    Returns a dict with ``statistic``, ``p_value``, ``method`` (``"exact"`` or ``"permutation"``),
+    ``n_arrangements`` (enumerated or drawn) and ``kendall_w`` (= chi-square / (n (k - 1))).
+    """
+    _check_budget(exact_limit, permutations)
+    x = np.round(np.asarray(table, dtype=float), DECIMALS)
+    if x.ndim != 2 or not np.isfinite(x).all():
+        raise ValueError(f"the Friedman table must be 2-D and finite, got shape {x.shape}")
+    n, k = x.shape
+    if n < 2 or k < 3:
+        raise ValueError(f"the Friedman test needs >= 2 blocks and >= 3 treatments, got {n} x {k}")
+    ranks = ss.rankdata(x, axis=1)  # mid-ranks within each block
+    ties = sum(float((c**3 - c).sum()) for c in (np.unique(row, return_counts=True)[1] for row in x))
+    correction = 1.0 - ties / (n * k * (k * k - 1))
+    if correction <= 0:  # every block all tied
+        return {"statistic": 0.0, "p_value": 1.0, "method": "exact", "n_arrangements": 1, "kendall_w": 0.0}
+    # doubled mid-ranks are integers: exact comparisons of sums of squares
+    ranks2 = np.rint(2 * ranks).astype(np.int64)
+    ss2_obs = int(_rank_sum_squares(ranks2))
+    chi2 = (12.0 / (n * k * (k + 1)) * (ss2_obs / 4.0) - 3.0 * n * (k + 1)) / correction
+    n_exact = math.factorial(k) ** (n - 1)
+    if n_exact <= int(exact_limit):
+        orders = np.array(list(itertools.permutations(range(k))))
+        # distribution of the column rank-sum vector, block by block, kept as unique rows + counts
+        sums, counts = ranks2[:1], np.ones(1)
+        for row in ranks2[1:]:
+            options = np.unique(row[orders], axis=0)
+            weights = np.full(len(options), len(orders) / len(options))
+            sums = (sums[:, None, :] + options[None, :, :]).reshape(-1, k)
+            counts = (counts[:, None] * weights[None, :]).ravel()
+            sums, inverse = np.unique(sums, axis=0, return_inverse=True)
+            counts = np.bincount(inverse.ravel(), weights=counts)
+        p = float(counts[(sums**2).sum(axis=1) >= ss2_obs].sum() / counts.sum())
+        method, used = "exact", n_exact
+    else:
+        rng = np.random.default_rng(seed)
+        hits, done = 0, 0
+        while done < int(permutations):
+            m = min(2000, int(permutations) - done)
+            perm = rng.permuted(np.broadcast_to(ranks2, (m, n, k)), axis=2)
+            hits += int((_rank_sum_squares(perm) >= ss2_obs).sum())
+            done += m
+        p = (hits + 1) / (int(permutations) + 1)
+        method, used = "permutation", int(permutations)
+    return {"statistic": float(chi2), "p_value": min(1.0, p), "method": method, "n_arrangements": int(used),
+            "kendall_w": float(chi2 / (n * (k - 1)))}
+
+
+def rank_sum_test(
+    a: Sequence[float],
+    b: Sequence[float],
+    exact_limit: int = EXACT_LIMIT,
+    permutations: int = PERMUTATIONS,
+    seed: int = 0,
+) -> dict:
+    """Two-sided Mann-Whitney U test of ``b`` versus ``a`` with a permutation null.
+
+    ``U`` counts pairs with ``b > a`` (ties 1/2), from mid-ranks of the pooled values rounded to
+    ``DECIMALS`` decimals. ``p`` is the fraction of relabellings of the pooled values whose
+    ``|U - n_a n_b / 2|`` is at least the observed one: all ``C(n_a + n_b, n_b)`` of them when they are
+    at most ``exact_limit`` (``method`` ``"exact"``), else ``permutations`` random ones with
+    ``p = (b + 1) / (m + 1)`` (``"permutation"``; :func:`scipy.stats.permutation_test`).
+    """
+    _check_budget(exact_limit, permutations)
+    a = np.round(np.asarray(a, dtype=float), DECIMALS)
+    b = np.round(np.asarray(b, dtype=float), DECIMALS)
+    a, b = a[np.isfinite(a)], b[np.isfinite(b)]
+    if a.size == 0 or b.size == 0:
+        return {"statistic": float("nan"), "p_value": float("nan"), "method": "exact"}
+    half = a.size * b.size / 2.0
+
+    def deviation(x, y, axis=-1):
+        ranks = ss.rankdata(np.concatenate([x, y], axis=axis), axis=axis)
+        u = ranks[..., x.shape[axis]:].sum(axis=axis) - y.shape[axis] * (y.shape[axis] + 1) / 2.0
+        return np.abs(u - half)
+
+    exact = math.comb(a.size + b.size, b.size) <= int(exact_limit)
+    res = ss.permutation_test((a, b), deviation, permutation_type="independent", vectorized=True,
+                              n_resamples=np.inf if exact else int(permutations), alternative="greater",
+                              rng=np.random.default_rng(seed))
+    u = ss.mannwhitneyu(b, a, alternative="two-sided", method="asymptotic").statistic
+    return {"statistic": float(u), "p_value": float(min(1.0, res.pvalue)),
+            "method": "exact" if exact else "permutation"}
 
 
 def _holm(p_values: pd.Series) -> pd.Series:
@@ -137,27 +306,44 @@ def _holm(p_values: pd.Series) -> pd.Series:
 # ----------------------------------------------------------------------------------------------
 # paired tests between variants (registration arms)
 # ----------------------------------------------------------------------------------------------
+def _unit_of(pair_by: Sequence[str]) -> str:
+    """The unit of replication named by the blocking keys (``split`` for ``("split",)``)."""
+    keys = _as_list(pair_by, "pair_by")
+    if keys == ["split"]:
+        return "split"
+    if set(keys) >= {"split", "seed"}:
+        return "run"
+    return "+".join(keys)
+
+
 def paired_tests(
     summary: pd.DataFrame,
     variants: Sequence[str],
     metrics: Sequence[str],
     pair_by: Sequence[str] = ("split",),
     reference: str | None = None,
+    holm: str = "pairs",
 ) -> pd.DataFrame:
-    """Wilcoxon signed-rank tests between variants, paired on ``pair_by`` blocks.
+    """Exact Wilcoxon signed-rank tests between variants, paired on ``pair_by`` blocks.
 
-    Each metric is first averaged over the remaining run keys (e.g. seeds) within each block. Pairs are
-    all pairs of ``variants`` (in the given order, ``a`` before ``b``) or, with ``reference``, the
-    reference (as ``a``) against every other variant. Blocks present for one variant only are dropped
-    (and logged). Holm-adjusted p-values are computed per metric over the pairs (``p_holm``).
+    Each metric is first averaged over the remaining run keys (e.g. seeds) within each block, so one
+    block (by default one split) is one unit of replication. Pairs are all pairs of ``variants`` (in
+    the given order, ``a`` before ``b``) or, with ``reference``, the reference (as ``a``) against every
+    other variant. Blocks present for one variant only are dropped (and logged). p values come from
+    :func:`signed_rank_test` (exact; zero differences dropped). ``p_holm`` is Holm-adjusted within
+    each family of ``holm``: ``"pairs"`` (per metric, over the pairs), ``"metrics"`` (per pair, over
+    the metrics) or ``"all"`` (over every test of the table).
 
-    Returns one row per (metric, pair) with columns ``metric, variant_a, variant_b, n_pairs, mean_a,
-    mean_b, mean_diff, median_diff, n_positive, statistic, p_value, effect_size, p_holm``; ``mean_diff``,
-    ``median_diff``, ``n_positive`` and ``effect_size`` (matched-pairs rank-biserial) refer to b - a.
+    Returns one row per (metric, pair) with columns ``PAIRED_COLUMNS``: ``unit`` and ``n`` (complete
+    blocks), ``n_nonzero`` (blocks whose difference is not zero), means, ``mean_diff``,
+    ``median_diff``, ``n_positive`` and ``effect_size`` (matched-pairs rank-biserial) of b - a, the
+    statistic ``min(R+, R-)``, ``p_value``, ``method`` and ``p_holm``.
     """
     _require_columns(summary, ["variant"], "summary")
     variants = _check_variants(summary, variants)
     metrics = _as_list(metrics, "metrics")
+    if holm not in HOLM_FAMILIES:
+        raise ValueError(f"holm must be one of {HOLM_FAMILIES}, got {holm!r}")
     if len(variants) < 2:
         raise ValueError(f"paired tests need at least 2 variants, got {variants}")
     if reference is not None:
@@ -178,23 +364,33 @@ def paired_tests(
                 log.info("%s: %s vs %s: dropped %d block(s) present for one variant only: %s",
                          metric, a, b, n_dropped, list(both.index.difference(complete.index)))
             diff = (complete[b] - complete[a]).to_numpy(dtype=float)
-            statistic, p_value = _wilcoxon(diff)
+            test = signed_rank_test(diff)
             rows.append({
                 "metric": metric,
                 "variant_a": a,
                 "variant_b": b,
-                "n_pairs": len(complete),
+                "unit": _unit_of(pair_by),
+                "n": len(complete),
+                "n_nonzero": test["n_nonzero"],
                 "mean_a": float(complete[a].mean()) if len(complete) else np.nan,
                 "mean_b": float(complete[b].mean()) if len(complete) else np.nan,
                 "mean_diff": float(diff.mean()) if diff.size else np.nan,
                 "median_diff": float(np.median(diff)) if diff.size else np.nan,
-                "n_positive": int((diff > 0).sum()),
-                "statistic": statistic,
-                "p_value": p_value,
-                "effect_size": rank_biserial_paired(diff),
+                "n_positive": int((np.round(diff, DECIMALS) > 0).sum()),
+                "statistic": test["statistic"],
+                "p_value": test["p_value"],
+                "method": test["method"],
+                "effect_size": rank_biserial_paired(np.round(diff, DECIMALS)),
             })
-    out = pd.DataFrame(rows, columns=PAIRED_COLUMNS[:-1])
-    out["p_holm"] = out.groupby("metric", sort=False)["p_value"].transform(_holm) if len(out) else []
+    out = pd.DataFrame(rows, columns=[c for c in PAIRED_COLUMNS if c != "p_holm"])
+    if len(out):
+        if holm == "all":
+            out["p_holm"] = _holm(out["p_value"])
+        else:
+            keys = ["metric"] if holm == "pairs" else ["variant_a", "variant_b"]
+            out["p_holm"] = out.groupby(keys, sort=False)["p_value"].transform(_holm)
+    else:
+        out["p_holm"] = pd.Series(dtype=float)
     return out[PAIRED_COLUMNS]
 
 
@@ -203,11 +399,18 @@ def friedman_test(
     variants: Sequence[str],
     metrics: Sequence[str],
     pair_by: Sequence[str] = ("split",),
+    exact_limit: int = EXACT_LIMIT,
+    permutations: int = PERMUTATIONS,
+    seed: int = 0,
 ) -> pd.DataFrame:
     """Friedman test across variants with ``pair_by`` blocks (seeds averaged first), plus Kendall's W.
 
-    Columns ``metric, n_blocks, k, statistic, p_value, kendall_w, note``; W = chi2 / (n (k - 1)). Needs at
-    least 3 variants and 2 complete blocks, otherwise the row holds NaN and ``note`` says why.
+    The p value is exact or a Monte-Carlo permutation p (:func:`friedman_permutation`), not the
+    chi-square approximation, which is far off with a few blocks. Columns ``FRIEDMAN_COLUMNS``:
+    ``unit`` and ``n`` (complete blocks), ``k`` (variants), the tie-corrected statistic, ``p_value``,
+    ``method``, ``n_arrangements`` (enumerated or drawn), ``kendall_w`` = chi2 / (n (k - 1)) and
+    ``note``. Needs at least 3 variants and 2 complete blocks, otherwise the row holds NaN and
+    ``note`` says why.
     """
     _require_columns(summary, ["variant"], "summary")
     variants = _check_variants(summary, variants)
@@ -216,23 +419,20 @@ def friedman_test(
     for metric in metrics:
         table = block_means(summary, variants, metric, pair_by).dropna()
         n, k = len(table), len(variants)
-        row = {"metric": metric, "n_blocks": n, "k": k, "statistic": np.nan, "p_value": np.nan,
-               "kendall_w": np.nan, "note": ""}
+        row = {"metric": metric, "unit": _unit_of(pair_by), "n": n, "k": k, "statistic": np.nan,
+               "p_value": np.nan, "method": "", "n_arrangements": 0, "kendall_w": np.nan, "note": ""}
         if k < 3:
             row["note"] = f"Friedman test needs >= 3 variants, got {k}"
         elif n < 2:
             row["note"] = f"Friedman test needs >= 2 complete blocks, got {n}"
-        elif np.all(table.to_numpy() == table.to_numpy()[:, :1]):
-            row.update(statistic=0.0, p_value=1.0, kendall_w=0.0,
-                       note="all variants equal within every block")
         else:
-            res = ss.friedmanchisquare(*(table[v].to_numpy(dtype=float) for v in variants))
-            row.update(statistic=float(res.statistic), p_value=float(res.pvalue),
-                       kendall_w=float(res.statistic) / (n * (k - 1)))
+            row.update(friedman_permutation(table.to_numpy(dtype=float), exact_limit, permutations, seed))
+            if row["statistic"] == 0 and row["p_value"] == 1 and row["n_arrangements"] == 1:
+                row["note"] = "all variants equal within every block"
         if row["note"]:
             log.info("Friedman %s: %s", metric, row["note"])
         rows.append(row)
-    return pd.DataFrame(rows, columns=["metric", "n_blocks", "k", "statistic", "p_value", "kendall_w", "note"])
+    return pd.DataFrame(rows, columns=FRIEDMAN_COLUMNS)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -256,17 +456,23 @@ def kruskal_dscf(
     """Kruskal-Wallis across groups and Steel-Dwass-Critchlow-Fligner pairwise comparisons.
 
     ``value`` is first averaged per (group, subject) over splits/seeds, so each subject counts once per
-    group. Returns ``(kw, posthoc)``: ``kw`` is one row (``value, n_groups, n, H, p_value,
+    group. This is the tissue study's published analysis; it treats subjects as independent
+    replicates (``unit`` ``subject``), although each group's values come from a few trained models and
+    the same subjects appear in every group, so its p values over-read the evidence about models:
+    :func:`tissue_model_tests` is the model-level counterpart. Both p values are asymptotic
+    (chi-square for H; the studentized range for Steel-Dwass, :func:`scikit_posthocs.posthoc_dscf`).
+
+    Returns ``(kw, posthoc)``: ``kw`` is one row (``value, unit, n_groups, n, H, p_value, method,
     epsilon_squared, note``; epsilon^2 = H / (n - 1)); ``posthoc`` has one row per pair of groups
-    (``group_a, group_b, n_a, n_b, median_a, median_b, p_value, effect_size``), the effect size being
-    Cliff's delta of b versus a.
+    (``group_a, group_b, unit, n, n_a, n_b, median_a, median_b, p_value, method, effect_size``), the
+    effect size being Cliff's delta of b versus a.
     """
     means = subject_means(fractions, value, group, subject)
     groups = sorted(means[group].unique())
     samples = {g: means.loc[means[group] == g, value].to_numpy(dtype=float) for g in groups}
     n = len(means)
-    kw = {"value": value, "n_groups": len(groups), "n": n, "H": np.nan, "p_value": np.nan,
-          "epsilon_squared": np.nan, "note": ""}
+    kw = {"value": value, "unit": "subject", "n_groups": len(groups), "n": n, "H": np.nan, "p_value": np.nan,
+          "method": "asymptotic", "epsilon_squared": np.nan, "note": ""}
     if len(groups) < 2:
         kw["note"] = f"Kruskal-Wallis needs >= 2 groups, got {groups}"
     elif np.unique(means[value]).size == 1:
@@ -286,33 +492,108 @@ def kruskal_dscf(
         rows.append({
             "group_a": a,
             "group_b": b,
+            "unit": "subject",
+            "n": samples[a].size + samples[b].size,
             "n_a": samples[a].size,
             "n_b": samples[b].size,
             "median_a": float(np.median(samples[a])),
             "median_b": float(np.median(samples[b])),
             "p_value": float(matrix.loc[a, b]),
+            "method": "asymptotic",
             "effect_size": cliffs_delta(samples[a], samples[b]),
         })
-    posthoc = pd.DataFrame(rows, columns=["group_a", "group_b", "n_a", "n_b", "median_a", "median_b",
-                                          "p_value", "effect_size"])
+    posthoc = pd.DataFrame(rows, columns=["group_a", "group_b", "unit", "n", "n_a", "n_b", "median_a",
+                                          "median_b", "p_value", "method", "effect_size"])
     return pd.DataFrame([kw]), posthoc
+
+
+TISSUE_MODEL_METRICS = ("fraction_correct", "balanced_fraction_correct")
+
+
+def tissue_model_values(
+    fractions: pd.DataFrame, value: str = "fraction_correct", group: str = "set", subject: str = "unit"
+) -> pd.DataFrame:
+    """One row per trained model (set, split, seed): its test subjects' mean ``value``.
+
+    Columns ``variant`` (the set), ``split``, ``seed``, ``n_subjects``, ``fraction_correct`` (mean
+    per-subject fraction of correct slices) and ``balanced_fraction_correct`` (the mean over
+    diagnostic groups of each group's mean, the analogue of balanced accuracy; equal to
+    ``fraction_correct`` without a ``group`` column).
+    """
+    _require_columns(fractions, [value, group, subject, "split", "seed"], "fractions")
+    df = fractions.copy()
+    df[value] = pd.to_numeric(df[value], errors="coerce")
+    df = df.dropna(subset=[value])
+    if df.empty:
+        raise ValueError(f"fractions hold no finite {value!r} values")
+    keys = [group, "split", "seed"]
+    out = df.groupby(keys, sort=True).agg(n_subjects=(subject, "nunique"), fraction_correct=(value, "mean"))
+    if "group" in df.columns and group != "group":
+        per_group = df.groupby([*keys, "group"], sort=True)[value].mean()
+        out["balanced_fraction_correct"] = per_group.groupby(level=keys).mean()
+    else:
+        out["balanced_fraction_correct"] = out["fraction_correct"]
+    return out.reset_index().rename(columns={group: "variant"})
+
+
+def tissue_model_tests(
+    fractions: pd.DataFrame,
+    value: str = "fraction_correct",
+    group: str = "set",
+    subject: str = "unit",
+    exact_limit: int = EXACT_LIMIT,
+    permutations: int = PERMUTATIONS,
+    seed: int = 0,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The tissue study's image sets compared at the level of trained models.
+
+    Each (set, split, seed) model gives one value per metric of ``TISSUE_MODEL_METRICS``
+    (:func:`tissue_model_values`); seeds are averaged per split, so the unit of replication is the
+    split (one split's models of all sets saw the same training and test subjects). Then an exact
+    (or permutation) Friedman test across the sets over the splits, and exact Wilcoxon signed-rank
+    tests between every pair of sets, Holm-adjusted per metric over the pairs.
+
+    Returns ``(models, friedman, pairs)``: the per-model values, :func:`friedman_test`'s table and
+    :func:`paired_tests`' table.
+    """
+    models = tissue_model_values(fractions, value, group, subject)
+    sets = sorted(models["variant"].astype(str).unique())
+    friedman = friedman_test(models, sets, TISSUE_MODEL_METRICS, ("split",), exact_limit, permutations, seed)
+    if len(sets) >= 2:
+        pairs = paired_tests(models, sets, TISSUE_MODEL_METRICS, pair_by=("split",), holm="pairs")
+    else:
+        pairs = pd.DataFrame(columns=PAIRED_COLUMNS)
+    return models, friedman, pairs
 
 
 # ----------------------------------------------------------------------------------------------
 # PIF vs baseline, fine-tune vs scratch
 # ----------------------------------------------------------------------------------------------
+COMPARISON_COLUMNS = [
+    "metric", "variant_a", "variant_b", "test", "unit", "n", "n_a", "n_b", "mean_a", "mean_b", "sd_a", "sd_b",
+    "ratio", "statistic", "p_value", "method", "p_holm", "effect_size",
+]
+
+
 def variant_comparison(
     summary: pd.DataFrame,
     variant_a: str,
     variant_b: str,
     metrics: Sequence[str],
-    pair_by: Sequence[str] = ("split", "seed"),
+    pair_by: Sequence[str] = ("split",),
+    exact_limit: int = EXACT_LIMIT,
+    permutations: int = PERMUTATIONS,
+    seed: int = 0,
 ) -> pd.DataFrame:
-    """Compare two variants per metric: Wilcoxon on paired runs when every run has its partner, else
-    Mann-Whitney U on all runs.
+    """Compare two variants per metric over ``pair_by`` blocks (seeds averaged per split first).
 
-    Columns ``metric, variant_a, variant_b, test, n_a, n_b, mean_a, mean_b, sd_a, sd_b, ratio, statistic,
-    p_value, effect_size``; ``ratio`` = mean_b / mean_a; ``effect_size`` is the matched-pairs
+    An exact Wilcoxon signed-rank test (:func:`signed_rank_test`) on the paired blocks when every block
+    has both variants, else a Mann-Whitney U test (:func:`rank_sum_test`) on all blocks. ``p_holm``
+    is Holm-adjusted over the metrics of the comparison (one family).
+
+    Columns ``COMPARISON_COLUMNS``; ``unit`` names the block (``split`` by default), ``n`` the paired
+    blocks (Wilcoxon) or all blocks (Mann-Whitney), ``n_a``/``n_b`` the blocks of each variant;
+    means and sds are over blocks; ``ratio`` = mean_b / mean_a; ``effect_size`` is the matched-pairs
     rank-biserial correlation (Wilcoxon) or Cliff's delta (Mann-Whitney), positive when b > a.
     """
     pair_by = _as_list(pair_by, "pair_by")
@@ -329,21 +610,17 @@ def variant_comparison(
         if use_pairs:
             a_vals = paired[variant_a].to_numpy(dtype=float)
             b_vals = paired[variant_b].to_numpy(dtype=float)
-            statistic, p_value = _wilcoxon(b_vals - a_vals)
-            effect = rank_biserial_paired(b_vals - a_vals)
-            test = "wilcoxon"
+            result = signed_rank_test(b_vals - a_vals)
+            effect = rank_biserial_paired(np.round(b_vals - a_vals, DECIMALS))
+            test, n = "wilcoxon", len(paired)
         else:
             a_vals = a_all.to_numpy(dtype=float)
             b_vals = b_all.to_numpy(dtype=float)
-            log.info("%s: %s (%d runs) and %s (%d runs) share %d run(s): unpaired Mann-Whitney U",
+            log.info("%s: %s (%d blocks) and %s (%d blocks) share %d block(s): unpaired Mann-Whitney U",
                      metric, variant_a, a_vals.size, variant_b, b_vals.size, len(paired))
-            if a_vals.size and b_vals.size:
-                res = ss.mannwhitneyu(b_vals, a_vals, alternative="two-sided", method="auto")
-                statistic, p_value = float(res.statistic), float(res.pvalue)
-            else:
-                statistic, p_value = float("nan"), float("nan")
+            result = rank_sum_test(a_vals, b_vals, exact_limit, permutations, seed)
             effect = cliffs_delta(a_vals, b_vals)
-            test = "mannwhitneyu"
+            test, n = "mannwhitneyu", a_vals.size + b_vals.size
         mean_a = float(np.mean(a_vals)) if a_vals.size else np.nan
         mean_b = float(np.mean(b_vals)) if b_vals.size else np.nan
         rows.append({
@@ -351,6 +628,8 @@ def variant_comparison(
             "variant_a": variant_a,
             "variant_b": variant_b,
             "test": test,
+            "unit": _unit_of(pair_by),
+            "n": n,
             "n_a": a_vals.size,
             "n_b": b_vals.size,
             "mean_a": mean_a,
@@ -358,11 +637,14 @@ def variant_comparison(
             "sd_a": float(np.std(a_vals, ddof=1)) if a_vals.size > 1 else np.nan,
             "sd_b": float(np.std(b_vals, ddof=1)) if b_vals.size > 1 else np.nan,
             "ratio": mean_b / mean_a if np.isfinite(mean_a) and mean_a != 0 else np.nan,
-            "statistic": statistic,
-            "p_value": p_value,
+            "statistic": result["statistic"],
+            "p_value": result["p_value"],
+            "method": result["method"],
             "effect_size": effect,
         })
-    return pd.DataFrame(rows)
+    out = pd.DataFrame(rows, columns=[c for c in COMPARISON_COLUMNS if c != "p_holm"])
+    out["p_holm"] = _holm(out["p_value"]) if len(out) else pd.Series(dtype=float)
+    return out[COMPARISON_COLUMNS]
 
 
 # ----------------------------------------------------------------------------------------------

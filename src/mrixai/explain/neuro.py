@@ -3,12 +3,15 @@
 Boehle et al. correlate each patient's hippocampal relevance with the hippocampal volume; a
 model that looks at atrophy should give more relevance to smaller hippocampi. The volumes
 come from :mod:`mrixai.explain.volumes` (the atlas warped into each subject's native space). The correlation is tested with
-a permutation test, which makes no normality assumption for a few dozen subjects.
+a permutation test, which makes no normality assumption for a few dozen subjects; with few subjects
+every permutation is enumerated, so the p value is exact and does not depend on the seed.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -38,16 +41,22 @@ def permutation_correlation(
     n_permutations: int = 10000,
     seed: int = 0,
     method: str = "pearson",
+    max_exact: int = 1_000_000,
 ) -> dict:
     """Correlation of ``x`` and ``y`` with a two-sided permutation p value.
 
-    ``p = (1 + #{|r_perm| >= |r|}) / (1 + n_permutations)``, so it is never 0. Returns a dict with
-    ``r``, ``p`` and ``n``.
+    With ``n! <= max_exact`` pairs' orderings, every permutation of ``y`` is enumerated and
+    ``p = #{|r_perm| >= |r|} / n!`` (exact; ``seed`` and ``n_permutations`` play no part). Otherwise
+    ``p = (1 + #{|r_perm| >= |r|}) / (1 + n_permutations)`` over random permutations, so it is never 0.
+    Returns a dict with ``r``, ``p``, ``n``, ``p_method`` (``exact`` or ``permutation``) and
+    ``permutations`` (the number enumerated or drawn).
     """
     if method not in CORRELATIONS:
         raise ValueError(f"correlation method must be one of {CORRELATIONS}, got {method!r}")
     if int(n_permutations) < 1:
         raise ValueError(f"n_permutations must be >= 1, got {n_permutations!r}")
+    if int(max_exact) < 1:
+        raise ValueError(f"max_exact must be >= 1, got {max_exact!r}")
     x = np.asarray(x, dtype=np.float64).ravel()
     y = np.asarray(y, dtype=np.float64).ravel()
     if x.size != y.size:
@@ -61,14 +70,21 @@ def permutation_correlation(
     if method == "spearman":
         x, y = rankdata(x), rankdata(y)
     r = float(_rows_correlation(x, y[None, :])[0])
+    threshold = abs(r) - _TIE_TOLERANCE
+    n_orders = math.factorial(x.size)
+    if n_orders <= int(max_exact):
+        orders = np.array(list(itertools.permutations(range(x.size))))
+        count = int((np.abs(_rows_correlation(x, y[orders])) >= threshold).sum())
+        return {"r": r, "p": count / n_orders, "n": int(x.size), "p_method": "exact", "permutations": n_orders}
     rng = np.random.default_rng(seed)
     count, done, chunk = 0, 0, 10000
     while done < n_permutations:
         m = min(chunk, int(n_permutations) - done)
         perms = rng.permuted(np.broadcast_to(y, (m, y.size)), axis=1)
-        count += int((np.abs(_rows_correlation(x, perms)) >= abs(r) - _TIE_TOLERANCE).sum())
+        count += int((np.abs(_rows_correlation(x, perms)) >= threshold).sum())
         done += m
-    return {"r": r, "p": (1 + count) / (1 + int(n_permutations)), "n": int(x.size)}
+    return {"r": r, "p": (1 + count) / (1 + int(n_permutations)), "n": int(x.size), "p_method": "permutation",
+            "permutations": int(n_permutations)}
 
 
 def _write(df: pd.DataFrame, path: str | Path) -> None:
@@ -87,9 +103,13 @@ def hippocampus_check(
     metric: str = "sum_abs",
     n_permutations: int = 10000,
     seed: int = 0,
+    max_exact: int = 1_000_000,
 ) -> dict:
     """Correlate hippocampal relevance (``metric`` of ``method``, averaged over the runs in which a
-    subject was a true positive) with the subject's native hippocampal grey-matter volume."""
+    subject was a true positive) with the subject's native hippocampal grey-matter volume.
+
+    The test table holds ``method, region, metric, r, p, n, unit`` (``subject``), ``p_method``
+    (``exact`` or ``permutation``, see :func:`permutation_correlation`) and ``permutations``."""
     regions = pd.read_csv(regions_tsv, sep="\t", dtype={"unit": str, "subject": str})
     for what, value, valid in (("method", method, regions["method"]), ("region", region, regions["region"])):
         if value not in set(valid):
@@ -109,12 +129,15 @@ def hippocampus_check(
     _write(points, out_points)
     if len(points) >= 3:
         result = permutation_correlation(
-            points["volume_ml"].to_numpy(), points["relevance"].to_numpy(), n_permutations, seed, "pearson"
+            points["volume_ml"].to_numpy(), points["relevance"].to_numpy(), n_permutations, seed, "pearson",
+            max_exact,
         )
     else:
         log.warning("only %d true positives: too few for a correlation", len(points))
-        result = {"r": float("nan"), "p": float("nan"), "n": len(points)}
-    result = {"method": method, "region": region, "metric": metric, "permutations": n_permutations, **result}
+        result = {"r": float("nan"), "p": float("nan"), "n": len(points), "p_method": "", "permutations": 0}
+    result = {"method": method, "region": region, "metric": metric, "r": result["r"], "p": result["p"],
+              "n": result["n"], "unit": "subject", "p_method": result["p_method"],
+              "permutations": result["permutations"]}
     _write(pd.DataFrame([result]), out_test)
     log.info("hippocampal volume vs relevance among %d true positives: r = %.3f, p = %.4f",
              result["n"], result["r"], result["p"])
