@@ -706,6 +706,7 @@ def get_analysis_output(wildcards):
         ]
     if study_enabled("tissue"):
         out += [f"{STATS}/tissue_kruskal.tsv", f"{STATS}/tissue_posthoc.tsv"]
+        out += [f"{STATS}/tissue_models-friedman.tsv", f"{STATS}/tissue_models-wilcoxon.tsv"]
     out += [
         f"{STATS}/{s}_comparison.tsv" for s in ("pif", "transfer") if study_enabled(s)
     ]
