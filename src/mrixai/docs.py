@@ -66,7 +66,7 @@ def _code(value: Any) -> str:
     text = flow(value)
     if isinstance(value, dict) and len(text) > 70:
         return "keys " + ", ".join(f"`{k}`" for k in value)
-    return "`" + text.replace("|", "\\|") + "`"
+    return f"`{text}`"
 
 
 def _resolve(node: dict, schema: dict) -> tuple[dict, str | None]:
