@@ -10,7 +10,7 @@ all options of the shipped method:
 
 - ``boehle2019`` (the baseline): alpha-beta on every convolution and dense layer as in Boehle et
   al. 2019, z^B in the first layer (``dense_rule=alphabeta, first_rule=zbox``; the pipeline's
-  default until session 8);
+  former default);
 - ``dense-eps``: the epsilon rule in the dense layers (``dense_rule=epsilon``), z^B first;
 - ``first-w2``: alpha-beta dense, the w^2 rule in the first layer;
 - ``first-ab``: alpha-beta dense, alpha-beta in the first layer too;

@@ -10,7 +10,7 @@ exactly as the ``attribute_model`` rule calls it: BatchNorm folding, the zennit 
 backward pass included. Timings are medians of ``--repeats`` runs after one warm-up, alternating
 methods and baseline so that drifting load hits all of them; CUDA timings synchronise first.
 Prints one line per method: seconds per volume and the ratio to the forward pass. The acceptance
-bar of issue 4 is LRP <= 3x one forward pass per volume on a CUDA GPU; exit status 1 when LRP
+bar is LRP <= 3x one forward pass per volume on a CUDA GPU; exit status 1 when LRP
 (``lrp_alphabeta``, beta 0) exceeds ``--max-ratio`` on CUDA.
 """
 

@@ -1,4 +1,4 @@
-# Attribution maps of the trained volume models (issue 4 builds statistics and figures on them).
+# Attribution maps of the trained volume models (rules/analysis.smk builds statistics and figures on them).
 
 
 rule attribute_model:

@@ -81,7 +81,7 @@ PER_SUBJECT_RULES = (
 
 
 def test_dry_run_of_1000_subjects_plans_the_whole_dag_in_linear_time(tmp_path):
-    """Issue 5's scale check: every arm, study, split and attribution run of the shipped config for a
+    """The scale check: every arm, study, split and attribution run of the shipped config for a
     1,000-subject synthetic cohort is planned, and planning grows no faster than the number of jobs.
 
     The time per planned job is compared with the shipped 48-subject plan timed in the same test (the

@@ -2,68 +2,19 @@
 
 Every method explains the logit of one class per input (``target``; by default the predicted
 class) and returns a map with the input's shape ``(B, 1, *spatial)``. The model is deep-copied
-and put in eval mode (moved to the input's device and dtype), so the caller's model is never
-modified and dropout / batch-norm statistics do not change. Methods (``METHODS``) and their
-options (see :func:`method_options` for the defaults):
+and put in eval mode (on the input's device and dtype), so the caller's model is never modified.
+Methods (``METHODS``; options and defaults in :func:`method_options`): ``lrp_epsilon``,
+``lrp_alphabeta`` (``beta``, ``first_rule``, ``dense_rule``, ``low``, ``high``; by default the
+composite of Kohlbrenner et al. 2020: alpha-beta convolutions, epsilon dense layers, w^2 first
+layer), ``guided_backprop``, ``gradient_x_input``, ``integrated_gradients``, ``occlusion``
+(batched; :func:`occlusion` also returns its number of forward passes) and ``gradcam`` (on
+``model.last_conv``).
 
-``lrp_epsilon`` (``epsilon``)
-    Layer-wise relevance propagation with the epsilon rule on every convolution and dense layer
-    (the first layer included). Relevance starts as the target logit, so without biases and with
-    a small ``epsilon`` the input relevance sums to the logit (conservation); biases, and
-    ``epsilon`` itself, absorb some relevance. Without biases and ``epsilon -> 0`` on a ReLU
-    network the map equals gradient x input.
-``lrp_alphabeta`` (``beta`` in 0, .25, .5, .75, 1; ``first_rule``; ``dense_rule``; ``low``, ``high``)
-    LRP with the alpha-beta rule, ``alpha = 1 + beta``, on every convolution, the rule
-    composite Kohlbrenner et al. 2020 recommend for convolutional networks (zennit's
-    EpsilonAlpha2Beta1 pattern): ``dense_rule`` ``"epsilon"`` (default; the epsilon rule with
-    epsilon 1e-6 in the dense layers, so their relevance follows the class-specific logit) or
-    ``"alphabeta"`` (alpha-beta in the dense layers too, as in Böhle et al. 2019: with ``beta = 0``
-    only the positive evidence of every dense unit flows back, which on the synthetic cohort puts
-    relevance in the CSF of every subject whatever its class). The first layer gets
-    ``first_rule``: ``"wsquare"`` (default; the w^2 rule: relevance spread by the squared weights,
-    independent of the input's values, as suited to an input layer whose voxels have no natural
-    zero), ``"zbox"`` (the z^B rule for inputs bounded by ``low`` and ``high``, by default the
-    smallest and largest value of the input batch), ``"flat"`` (the relevance of each first-layer
-    neuron spread uniformly over its receptive field; coarse) or ``"alphabeta"`` (the same rule as
-    the other convolutions). On the ground-truth study (configs/groundtruth.yaml,
-    benchmarks/lrp_composites.py) beta 0 under this default puts 3.44x the brain share of positive
-    relevance in the planted effect, under Böhle et al.'s composite (alpha-beta dense, z^B first)
-    2.87x. Without biases every layer conserves relevance as long as each neuron that receives
-    relevance has positive (and, for ``beta > 0``, negative) contributions; a neuron with none of a
-    sign keeps the relevance of that sign's term (zennit stabilises the empty denominator), which
-    breaks exact conservation.
-``guided_backprop``
-    Guided backpropagation (captum): gradients with negative values removed at every ReLU
-    module. The ``elu64`` network has ELU activations, which captum leaves alone, so for it
-    the map is the plain gradient through the ELUs.
-``gradient_x_input``
-    The gradient of the target logit with respect to the input, times the input.
-``integrated_gradients`` (``n_steps``, ``batch_size``)
-    Integrated gradients (captum, Gauss-Legendre quadrature) from an all-zero baseline;
-    ``batch_size`` is the number of interpolated inputs per forward pass.
-``occlusion`` (``patch``, ``stride``, ``batch_size``, ``fill``)
-    The drop of the target logit when a cube of ``patch`` voxels (per axis) is set to
-    ``fill``, averaged over the cubes that cover a voxel. Cubes start every ``stride`` voxels,
-    plus one flush with the far end of each axis so every voxel is covered. ``batch_size``
-    occluded copies go through the network in one forward pass; the number of passes is logged
-    and returned by :func:`occlusion`.
-``gradcam``
-    Grad-CAM on ``model.last_conv``: the gradients of the target logit with respect to that
-    layer's output (before its batch norm and activation) are averaged over all spatial axes to
-    weigh the channels, the weighted sum of the channels goes through a ReLU and is upsampled
-    (trilinear in 3D, bilinear in 2D) to the input's spatial size.
-
-LRP needs the batch norms folded into the preceding convolutions (:func:`fold_batchnorm`).
-Max-pooling passes relevance to the maximum of each window (its gradient), ReLU / ELU pass it
-unchanged and dropout is the identity in eval mode. A :class:`PatchIndividualConv3d` (PIF) layer
-is replaced for LRP by :class:`GroupedPatchConv3d`: the same computation as one standard grouped
-``nn.Conv3d`` per strain between fixed patch rearrangements, so the LRP rules apply to its
-per-patch filters and the rearrangements (copying, zero padding, cropping, concatenation) pass
-relevance unchanged. Voxels that no shifted patch covers hold a constant after the folded batch
-norm; relevance reaching them is absorbed like a bias's.
-
-:func:`spearman_maps` is the rank correlation of two maps, for model-randomisation sanity
-checks (Adebayo et al. 2018).
+LRP runs on a copy whose batch norms are folded into the preceding convolutions
+(:func:`fold_batchnorm`) and whose patch-individual-filter layer is replaced by the equivalent
+:class:`GroupedPatchConv3d`. :func:`spearman_maps` is the rank correlation of two maps, for
+model-randomisation checks (Adebayo et al. 2018). The rules, their conservation properties and
+the choice of the default composite are explained in docs/explanations.md.
 """
 
 from __future__ import annotations
