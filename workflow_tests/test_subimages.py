@@ -244,7 +244,9 @@ def test_the_boundary_is_the_parenchyma_not_the_csf_around_it(head, head_extract
 
 
 @pytest.mark.parametrize("source", ["ellipsoid", "head"])
-def test_inner_squares_are_adjacent_to_the_peripheral_ones_on_the_same_ray(source, phantom, extracted, head, head_extracted):
+def test_inner_squares_are_adjacent_to_the_peripheral_ones_on_the_same_ray(
+    source, phantom, extracted, head, head_extracted
+):
     image = phantom[0] if source == "ellipsoid" else head[0]
     sets, index = extracted if source == "ellipsoid" else head_extracted
     size = sets["pp2"].shape[1]
@@ -269,7 +271,8 @@ def test_inner_squares_are_adjacent_to_the_peripheral_ones_on_the_same_ray(sourc
         p, q = np.array([rec.x, rec.y]) - c, np.array([rec.x_inner, rec.y_inner]) - c
         assert abs(p @ normal) <= math.sqrt(0.5) + 1e-9 and abs(q @ normal) <= 1.25
         assert q @ d < p @ d
-        np.testing.assert_array_equal(sets["pp1"][rec.Index], padded_crop(image, rec.slice, rec.x_inner, rec.y_inner, size))
+        inner_crop = padded_crop(image, rec.slice, rec.x_inner, rec.y_inner, size)
+        np.testing.assert_array_equal(sets["pp1"][rec.Index], inner_crop)
         np.testing.assert_array_equal(sets["pp2"][rec.Index], padded_crop(image, rec.slice, rec.x, rec.y, size))
     assert touching_edge >= 0.9 * len(index)
 
@@ -338,7 +341,8 @@ def test_matched_noise_fill_edge_cases():
     rng = np.random.default_rng(0)
     values = rng.normal(2.0, 3.0, (4, 8, 8))
     # Nothing removed: unchanged.
-    np.testing.assert_array_equal(matched_noise_fill(values, np.ones(values.shape, bool), rng), values.astype(np.float32))
+    unchanged = matched_noise_fill(values, np.ones(values.shape, bool), rng)
+    np.testing.assert_array_equal(unchanged, values.astype(np.float32))
     # Everything removed: pure noise, yet the mean and SD of each square.
     out = matched_noise_fill(values, np.zeros(values.shape, bool), rng).astype(np.float64)
     assert not np.isclose(out, values).any()
@@ -377,7 +381,8 @@ def test_squares_leaving_the_image_are_padded_with_the_empty_value():
     # A head that fills the field of view: the peripheral squares reach past the image's edge.
     image, dseg, _ = head_phantom(shape=(64, 64, 6), centre=(31.5, 31.5, 2.0), axes=(34.0, 33.0, 12.0))
     sets, index = extract_subimages(image, dseg, size=32, extent=1, rng=np.random.default_rng(1), pad_value=-7.0)
-    outside = np.stack([padded_crop(np.ones(image.shape, bool), r.slice, r.x, r.y, 32) == 0 for r in index.itertuples()])
+    grid = np.ones(image.shape, bool)
+    outside = np.stack([padded_crop(grid, r.slice, r.x, r.y, 32) == 0 for r in index.itertuples()])
     assert outside.any(axis=(1, 2)).mean() > 0.5
     assert (sets["pp2"][outside] == -7.0).all() and (sets["pp2"][~outside] != -7.0).all()
 
