@@ -176,6 +176,13 @@ def arm_transforms(wildcards):
     return files
 
 
+def arm_transform(wildcards):
+    """Transform files that map the template into one subject for the arm ``wildcards.arm`` only."""
+    files = arm_transforms(wildcards)
+    keep = {"none": ["centre"], "linear": ["affine"], "syn": ["affine", "warp"]}
+    return {k: files[k] for k in keep[wildcards.arm]}
+
+
 def none_arm_output():
     """The none arm's transform as a named output, when that arm is configured."""
     xfm = f"{PRE}_from-{CONTRAST}_to-template_mode-image_reg-none_xfm.mat"
@@ -368,9 +375,13 @@ def store_mask(wildcards):
 
 
 def subimage_inputs(wildcards):
-    """Template-space images and tissue maps the subimage store is cut from."""
+    """Template-space whole-head images and tissue maps the subimage store is cut from."""
     arm = wildcards.arm
-    return {"images": template_images(arm), "dsegs": template_dsegs(arm)}
+    heads = [
+        f"{PRE.format(subject=u)}_space-template_reg-{arm}_desc-n4_{CONTRAST}.nii.gz"
+        for u in UNITS
+    ]
+    return {"images": heads, "dsegs": template_dsegs(arm)}
 
 
 def run_store(wildcards):

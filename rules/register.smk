@@ -123,3 +123,32 @@ rule warp_tissue_to_template:
         seed=config["seed"],
     script:
         "../scripts/warp_tissue_to_template.py"
+
+
+# The bias-corrected whole head (skull, scalp and extra-parenchymal space kept), carried to the
+# template by the same transforms as the brain image: the tissue study cuts its subimages from it.
+# One job per subject and arm, made only for the arm that study uses.
+rule warp_head_to_template:
+    input:
+        unpack(arm_transform),
+        head=f"{PRE}_desc-n4_{CONTRAST}.nii.gz",
+        template=TEMPLATE.all(),
+        code=pkg("preproc/register.py", "preproc/antsio.py", "templates.py", "io.py"),
+    output:
+        head=f"{PRE}_space-template_reg-{{arm}}_desc-n4_{CONTRAST}.nii.gz",
+    log:
+        f"{LOGS}/warp_head_to_template/sub-{{subject}}_reg-{{arm}}.log",
+    benchmark:
+        f"{BENCH}/warp_head_to_template/sub-{{subject}}_reg-{{arm}}.tsv"
+    conda:
+        "../envs/imaging.yaml"
+    threads: ANTS_THREADS
+    resources:
+        mem_mb=mem_mb(2000),
+        runtime=runtime_min(5),
+    params:
+        resolution_mm=RES,
+        reproducible=REPRO,
+        seed=config["seed"],
+    script:
+        "../scripts/warp_head_to_template.py"

@@ -8,6 +8,7 @@ import shutil
 import nibabel as nib
 import numpy as np
 import pytest
+from scipy import ndimage
 
 from mrixai.preproc.antsio import configure_ants
 
@@ -107,6 +108,32 @@ def test_none_arm_only_centres_the_field_of_view(template, tmp_path):
     # same size, no scaling: linear interpolation of a pure translation keeps the block's mass
     moved = np.asanyarray(nib.load(out["brain"]).dataobj)
     assert abs(moved.sum() - data.sum()) < 0.02 * data.sum()
+
+
+def test_the_head_follows_the_brain_into_template_space(template, tmp_path):
+    """The whole head, warped with the brain's transform, keeps its skull and has the brain image's
+    values wherever the brain is: brain and head share one mapping (an affine with a known scale)."""
+    data, affine, _, r = _phantom(shape=(40, 48, 40), zoom=4.0)
+    head = np.where(r < 0.8, data, np.where(r < 0.95, 30.0, 0.0)).astype(np.float32)  # + skull shell
+    mask = (r < 0.8).astype(np.uint8)
+    paths = {k: tmp_path / f"{k}.nii.gz" for k in ("head", "brain", "mask")}
+    nib.save(nib.Nifti1Image(head, affine), paths["head"])
+    nib.save(nib.Nifti1Image(head * mask, affine), paths["brain"])
+    nib.save(nib.Nifti1Image(mask, affine), paths["mask"])
+    xfm = register.write_itk_affine(np.diag([1.1, 0.95, 1.05]), np.array([4.0, -6.0, 2.0]), tmp_path / "a.mat")
+    transforms = register.transform_list("linear", xfm, None)
+    out = {k: tmp_path / f"out_{k}.nii.gz" for k in ("head", "brain", "mask")}
+    register.warp_brain_to_template(template, transforms, paths["brain"], paths["mask"], out["brain"], out["mask"])
+    register.warp_head_to_template(template, transforms, paths["head"], out["head"])
+    w_head, w_brain = (np.asanyarray(nib.load(out[k]).dataobj) for k in ("head", "brain"))
+    w_mask = np.asanyarray(nib.load(out["mask"]).dataobj) > 0
+    assert w_head.shape == nib.load(template.t1w).shape
+    core = ndimage.binary_erosion(w_mask, iterations=2)  # away from the interpolated brain edge
+    assert core.sum() > 100
+    np.testing.assert_allclose(w_head[core], w_brain[core], rtol=1e-5, atol=1e-3)
+    # Just outside the brain the head shows its skull (30), the brain image nothing.
+    shell = ndimage.binary_dilation(w_mask, iterations=3) & ~ndimage.binary_dilation(w_mask, iterations=1)
+    assert np.median(w_head[shell]) == pytest.approx(30.0, abs=1.0) and np.median(w_brain[shell]) == 0
 
 
 def test_transform_list_rejects_unknown_arms():

@@ -1,4 +1,5 @@
-"""The 2D subimage sets pp1..pp5 on synthetic phantoms with known geometry."""
+"""The 2D subimage sets pp1..pp5 on synthetic phantoms with known geometry: the properties the
+tissue ablation study (Tachibana et al.) states, checked geometrically and statistically."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import ndimage
 
 from mrixai.learn.subimages import (
     SETS,
@@ -16,6 +18,8 @@ from mrixai.learn.subimages import (
     balance_rows,
     build_subimage_store,
     extract_subimages,
+    matched_noise_fill,
+    normalise_head,
     select_slices,
 )
 
@@ -48,11 +52,52 @@ def disc_phantom(radius: float = 30.0, centre=(47.3, 48.6), shape=(96, 96, 3)) -
     return image, dseg
 
 
-def padded_crop(volume: np.ndarray, k: int, x: int, y: int, size: int) -> np.ndarray:
-    """The size x size square of slice k whose centre voxel is (x, y), zeros outside the volume."""
-    plane = np.pad(volume[:, :, k], size)
+def padded_crop(volume: np.ndarray, k: int, x: int, y: int, size: int, fill=0) -> np.ndarray:
+    """The size x size square of slice k whose centre voxel is (x, y), ``fill`` outside the volume."""
+    plane = np.pad(volume[:, :, k], size, constant_values=fill)
     x0, y0 = x - size // 2 + size, y - size // 2 + size
     return plane[x0 : x0 + size, y0 : y0 + size]
+
+
+# A whole head: concentric ellipsoidal shells, each with its own label and intensity (T1w-like:
+# WM bright, GM mid, CSF dark, compact bone of the skull darkest, scalp fat bright, air 0).
+HEAD_LABELS = {"WM": 2, "GM": 1, "CSF": 3, "skull": 4, "scalp": 5}
+HEAD_LEVELS = {0: 0.0, 1: 0.6, 2: 1.0, 3: 0.25, 4: 0.08, 5: 0.85}
+HEAD_SHELLS = (("scalp", 1.0), ("skull", 0.88), ("CSF", 0.8), ("GM", 0.75), ("WM", 0.55))
+
+
+def head_phantom(
+    shape=(128, 128, 12), centre=(63.4, 64.7, 5.0), axes=(58.0, 54.0, 30.0)
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(image, dseg, truth): the head image, the brain-only tissue map the pipeline has (skull,
+    scalp and air are 0 there) and the full truth labels (4 = skull, 5 = scalp)."""
+    grid = np.indices(shape, dtype=np.float64)
+    d = np.sqrt(sum(((g - c) / a) ** 2 for g, c, a in zip(grid, centre, axes)))
+    truth = np.zeros(shape, dtype=np.int16)
+    for name, radius in HEAD_SHELLS:
+        truth[d <= radius] = HEAD_LABELS[name]
+    image = np.vectorize(HEAD_LEVELS.get)(truth).astype(np.float32)
+    dseg = np.where(truth <= CSF, truth, 0).astype(np.int16)
+    return image, dseg, truth
+
+
+def square_mask(shape: tuple[int, int], x: int, y: int, size: int) -> np.ndarray:
+    """The voxels of the size x size crop whose centre voxel is (x, y), painted on a larger canvas."""
+    mask = np.zeros(shape, dtype=bool)
+    mask[x - size // 2 : x - size // 2 + size, y - size // 2 : y - size // 2 + size] = True
+    return mask
+
+
+def chord(x: int, y: int, size: int, origin: np.ndarray, d: np.ndarray) -> tuple[float, float]:
+    """Where the line origin + t d enters and leaves the crop centred on voxel (x, y) (slab method);
+    the crop covers [x - size//2 - 0.5, x - size//2 + size - 0.5] in continuous voxel coordinates."""
+    lo = np.array([x, y], float) - size // 2 - 0.5
+    hi = lo + size
+    with np.errstate(divide="ignore"):
+        t1, t2 = (lo - origin) / d, (hi - origin) / d
+    t_in, t_out = np.max(np.minimum(t1, t2)), np.min(np.maximum(t1, t2))
+    assert t_in < t_out, "the ray misses the square"
+    return float(t_in), float(t_out)
 
 
 @pytest.fixture(scope="module")
@@ -105,42 +150,64 @@ def test_angles_are_evenly_spread_from_a_random_start_per_slice(extracted):
     assert len(np.unique(np.round(starts, 6))) == len(starts)
 
 
-def test_boundary_and_peripheral_square_split_the_ray_two_to_one():
-    radius, size = 30.0, 24
-    image, dseg = disc_phantom(radius)
-    mask = dseg[:, :, 1] > 0
-    expected_centre = np.argwhere(mask).mean(axis=0)
-    in_runs, out_runs = [], []
+@pytest.fixture(scope="module")
+def head():
+    return head_phantom()
+
+
+@pytest.fixture(scope="module")
+def head_extracted(head):
+    image, dseg, _ = head
+    # 3 slices x 12 angles; squares of 24 voxels reach 8-11 voxels past the brain along the ray.
+    return extract_subimages(image, dseg, size=24, extent=6, step=2, n_angles=12, rng=np.random.default_rng(5))
+
+
+def test_peripheral_squares_split_the_ray_two_to_one_between_parenchyma_and_the_rest():
+    # A disc of parenchyma (WM) of known radius and centre: along the ray from the centre, the
+    # line crosses the peripheral square over a chord whose parts inside and outside the disc
+    # follow from the square's position alone (no sampling of the implementation's mask).
+    radius, size, centre = 50.0, 30, np.array([79.3, 80.6])
+    image, dseg = disc_phantom(radius, centre=tuple(centre), shape=(160, 160, 3))
+    inside, outside = [], []
     for seed in range(5):
-        rng = np.random.default_rng(seed)
-        sets, index = extract_subimages(image, dseg, size=size, extent=1, n_angles=12, rng=rng)
-        assert (index["slice"] == 1).all() and len(index) == 12
-        np.testing.assert_allclose(index[["centre_x", "centre_y"]].to_numpy(), [expected_centre] * 12)
-        # The outer boundary of a disc lies at its radius from (about) its centre.
-        assert np.abs(index["r_boundary"] - radius).max() < 1.0
+        _, index = extract_subimages(image, dseg, size=size, extent=1, n_angles=12, rng=np.random.default_rng(seed))
+        assert len(index) == 12
         for rec in index.itertuples():
             d = np.array([math.cos(math.radians(rec.angle)), math.sin(math.radians(rec.angle))])
-            # Along the ray through the square's centre, over the square's extent (size/2 either side).
-            t = np.arange(-size / 2 + 0.125, size / 2, 0.25)
-            px = np.floor(rec.x + t * d[0] + 0.5).astype(int)
-            py = np.floor(rec.y + t * d[1] + 0.5).astype(int)
-            ok = (px >= 0) & (px < mask.shape[0]) & (py >= 0) & (py < mask.shape[1])
-            inside = np.zeros(t.shape, bool)
-            inside[ok] = mask[px[ok], py[ok]]
-            # Inside comes first (towards the centre), then outside: one run each.
-            assert np.count_nonzero(np.diff(inside.astype(int))) == 1
-            in_runs.append(0.25 * inside.sum())
-            out_runs.append(0.25 * (~inside).sum())
-            np.testing.assert_array_equal(sets["pp2"][rec.Index], padded_crop(image, 1, rec.x, rec.y, size))
-    in_runs, out_runs = np.array(in_runs), np.array(out_runs)
-    np.testing.assert_allclose(in_runs + out_runs, size)
-    dev = in_runs - 2 * size / 3
-    # Error budget per ray: rounding the centre to a voxel (<= sqrt(2)/2 along the ray), the
-    # 0.25-voxel boundary search and the pixel staircase of the disc; nearly always within a voxel.
-    assert np.abs(dev).max() <= 1.5
-    assert np.mean(np.abs(dev) <= 1.0) >= 0.95
-    assert np.abs(dev).mean() < 0.5 and abs(dev.mean()) < 0.25
-    assert abs(in_runs.mean() / out_runs.mean() - 2.0) < 0.1
+            t_in, t_out = chord(rec.x, rec.y, size, centre, d)
+            inside.append(radius - t_in)
+            outside.append(t_out - radius)
+    inside, outside = np.array(inside), np.array(outside)
+    assert (inside > 0).all() and (outside > 0).all()  # every chord crosses the boundary
+    # Error budget per ray, in voxels: the boundary found on the pixelated disc with a 0.25-voxel
+    # search (<= 0.625), the square's centre rounded to a voxel, which moves where the line
+    # enters the square by <= 0.5 / cos(45 deg) = 0.71 and, cutting a corner, shortens the chord
+    # by <= 2 * 0.71 (two thirds of which count): <= 2.3 in all, on chords of 30-42 voxels.
+    error = inside - 2 / 3 * (inside + outside)
+    assert np.abs(error).max() <= 2.3
+    assert np.abs(error).mean() < 1.0 and abs(error.mean()) < 0.3
+    assert abs(inside.sum() / outside.sum() - 2.0) < 0.04
+
+
+def test_the_two_to_one_split_holds_on_a_head_with_skull_and_scalp(head, head_extracted):
+    # Along the chord of each peripheral square, sampled finely on the truth labels: GM or WM
+    # for two thirds of it, CSF, skull, scalp or air for one third.
+    _, _, truth = head
+    _, index = head_extracted
+    size = 24
+    fractions = []
+    for rec in index.itertuples():
+        c = np.array([rec.centre_x, rec.centre_y])
+        d = np.array([math.cos(math.radians(rec.angle)), math.sin(math.radians(rec.angle))])
+        t_in, t_out = chord(rec.x, rec.y, size, c, d)
+        t = np.linspace(t_in, t_out, 2001)[1:-1]
+        px = np.floor(c[0] + t * d[0] + 0.5).astype(int)
+        py = np.floor(c[1] + t * d[1] + 0.5).astype(int)
+        labels = truth[px, py, rec.slice]
+        fractions.append(np.isin(labels, (GM, WM)).mean())
+    fractions = np.array(fractions)
+    assert np.abs(fractions - 2 / 3).max() < 0.06
+    assert abs(fractions.mean() - 2 / 3) < 0.015
 
 
 def test_boundary_is_where_the_ray_leaves_the_mask_for_the_last_time():
@@ -157,57 +224,167 @@ def test_boundary_is_where_the_ray_leaves_the_mask_for_the_last_time():
     assert np.abs(index["r_boundary"] - 30.0).max() < 1.0
 
 
-def test_inner_and_peripheral_squares_lie_on_the_same_ray(phantom, extracted):
-    image, _ = phantom
-    sets, index = extracted
-    size = 16
+def test_the_boundary_is_the_parenchyma_not_the_csf_around_it(head, head_extracted):
+    # The head's GM ends at 0.75 of its semi-axes, the CSF under the skull at 0.8: the squares
+    # are placed on the parenchyma's edge.
+    _, index = head_extracted
+    (cx, cy, cz), (a, b, c) = (63.4, 64.7, 5.0), (58.0, 54.0, 30.0)
     for rec in index.itertuples():
         d = np.array([math.cos(math.radians(rec.angle)), math.sin(math.radians(rec.angle))])
+        # In slice z the GM's edge is the ellipse (x/a)^2 + (y/b)^2 = s^2, s^2 = 0.75^2 - ((z - cz)/c)^2;
+        # the ray starts at the (pixelated) region's centroid, within a voxel of the true centre.
+        s = math.sqrt(0.75**2 - ((rec.slice - cz) / c) ** 2)
+        origin = np.array([rec.centre_x, rec.centre_y])
+        assert np.abs(origin - [cx, cy]).max() < 0.5
+        # distance t from the true centre along d: (t d_x / a)^2 + (t d_y / b)^2 = s^2
+        gm_edge = s / math.sqrt((d[0] / a) ** 2 + (d[1] / b) ** 2)
+        assert abs(rec.r_boundary - gm_edge) < 1.25
+        # ... and not at the CSF's outer edge, 0.05 of the semi-axes (about 3 voxels) further out
+        assert rec.r_boundary < gm_edge * (0.8 / 0.75) - 1.5
+
+
+@pytest.mark.parametrize("source", ["ellipsoid", "head"])
+def test_inner_squares_are_adjacent_to_the_peripheral_ones_on_the_same_ray(
+    source, phantom, extracted, head, head_extracted
+):
+    image = phantom[0] if source == "ellipsoid" else head[0]
+    sets, index = extracted if source == "ellipsoid" else head_extracted
+    size = sets["pp2"].shape[1]
+    canvas = tuple(n + 4 * size for n in image.shape[:2])
+    touching_edge = 0
+    for rec in index.itertuples():
+        shift = 2 * size  # keep every square on the canvas
+        periph = square_mask(canvas, rec.x + shift, rec.y + shift, size)
+        inner = square_mask(canvas, rec.x_inner + shift, rec.y_inner + shift, size)
+        assert not (periph & inner).any(), f"squares overlap at angle {rec.angle}"
+        # They touch: the inner square grown by one voxel (8-neighbourhood) meets the peripheral one.
+        assert (ndimage.binary_dilation(inner, np.ones((3, 3), bool)) & periph).any(), rec.angle
+        # ... along an edge (4-neighbourhood), except near the diagonals where they may meet at a corner.
+        if (ndimage.binary_dilation(inner) & periph).any():
+            touching_edge += 1
+        else:
+            assert abs((rec.angle % 90) - 45) < 45 / size * 2, rec.angle
+        # Both on the ray from the centre, the inner one nearer the centre.
         c = np.array([rec.centre_x, rec.centre_y])
-        periph = c + (rec.r_boundary - size / 6) * d
-        inner = c + max(0.0, rec.r_boundary - 2 * size / 3) * d
-        assert np.abs(periph - [rec.x, rec.y]).max() <= 0.5
-        assert np.abs(inner - [rec.x_inner, rec.y_inner]).max() <= 0.5
+        d = np.array([math.cos(math.radians(rec.angle)), math.sin(math.radians(rec.angle))])
+        normal = np.array([-d[1], d[0]])
+        p, q = np.array([rec.x, rec.y]) - c, np.array([rec.x_inner, rec.y_inner]) - c
+        assert abs(p @ normal) <= math.sqrt(0.5) + 1e-9 and abs(q @ normal) <= 1.25
+        assert q @ d < p @ d
         inner_crop = padded_crop(image, rec.slice, rec.x_inner, rec.y_inner, size)
         np.testing.assert_array_equal(sets["pp1"][rec.Index], inner_crop)
         np.testing.assert_array_equal(sets["pp2"][rec.Index], padded_crop(image, rec.slice, rec.x, rec.y, size))
+    assert touching_edge >= 0.9 * len(index)
 
 
-def test_inner_squares_hold_more_brain_than_peripheral_ones(phantom, extracted):
+def test_inner_squares_hold_more_parenchyma_than_peripheral_ones(phantom, extracted):
     _, dseg = phantom
     _, index = extracted
-    own_inner = [(padded_crop(dseg, r.slice, r.x_inner, r.y_inner, 16) > 0).mean() for r in index.itertuples()]
-    own_periph = [(padded_crop(dseg, r.slice, r.x, r.y, 16) > 0).mean() for r in index.itertuples()]
+    par = np.isin(dseg, (GM, WM))
+    own_inner = [padded_crop(par, r.slice, r.x_inner, r.y_inner, 16).mean() for r in index.itertuples()]
+    own_periph = [padded_crop(par, r.slice, r.x, r.y, 16).mean() for r in index.itertuples()]
     np.testing.assert_allclose(index["brain_fraction_inner"], own_inner)
     np.testing.assert_allclose(index["brain_fraction_peripheral"], own_periph)
     assert np.mean(own_inner) > 0.95
     assert 0.55 < np.mean(own_periph) < 0.8
-    assert np.mean(own_inner) > np.mean(own_periph)
 
 
 # --- ablated sets --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name, keep", [("pp3", (GM, WM)), ("pp4", (GM,)), ("pp5", (WM,))])
-def test_ablated_sets_keep_their_tissue_and_fill_the_rest_with_matched_noise(phantom, extracted, name, keep):
-    _, dseg = phantom
-    sets, index = extracted
-    assert set(sets) == set(SETS)
-    for s in SETS:
-        assert sets[s].dtype == np.float32 and sets[s].shape == (len(index), 16, 16)
-    pp2, ablated = sets["pp2"].astype(np.float64), sets[name].astype(np.float64)
-    seg = np.stack([padded_crop(dseg, r.slice, r.x, r.y, 16) for r in index.itertuples()])
-    kept = np.isin(seg, keep)
-    assert kept.any() and (~kept).any()
-    np.testing.assert_array_equal(ablated[kept], pp2[kept])
-    mean = pp2.mean(axis=(1, 2), keepdims=True)
-    std = pp2.std(axis=(1, 2), keepdims=True)
-    z = ((ablated - mean) / std)[~kept]
-    assert z.size > 5000
-    assert abs(z.mean()) < 0.05
-    assert abs(z.std() - 1.0) < 0.05
-    # The noise replaces the original values rather than perturbing them.
-    assert np.mean(ablated[~kept] != pp2[~kept]) > 0.99
+def test_pp2_holds_skull_and_scalp_and_pp3_to_pp5_keep_only_their_tissue(head, head_extracted):
+    _, _, truth = head
+    sets, index = head_extracted
+    size = 24
+    labels = np.stack([padded_crop(truth, r.slice, r.x, r.y, size) for r in index.itertuples()])
+    skull, scalp = labels == HEAD_LABELS["skull"], labels == HEAD_LABELS["scalp"]
+    # pp2 is cut from the whole head: nearly every peripheral square reaches the skull, and its
+    # skull voxels carry the skull's intensity.
+    assert np.mean(skull.any(axis=(1, 2))) > 0.9 and scalp.any()
+    assert (sets["pp2"][skull] == HEAD_LEVELS[4]).all()
+    # The skull's intensity appears nowhere in the ablated sets (it is replaced by noise), and
+    # each keeps exactly the voxels of its own tissue, unchanged.
+    for name, keep in (("pp3", (GM, WM)), ("pp4", (GM,)), ("pp5", (WM,))):
+        ablated = sets[name]
+        assert not (ablated == HEAD_LEVELS[4]).any(), name
+        unchanged = ablated == sets["pp2"]
+        kept = np.isin(labels, keep)
+        assert unchanged[kept].all(), name
+        assert not unchanged[~kept].any(), name
+
+
+@pytest.mark.parametrize("name", ["pp3", "pp4", "pp5"])
+@pytest.mark.parametrize("source", ["ellipsoid", "head"])
+def test_ablated_squares_keep_the_mean_and_sd_of_the_original(source, name, extracted, head_extracted):
+    sets, index = extracted if source == "ellipsoid" else head_extracted
+    original = sets["pp2"].astype(np.float64).reshape(len(index), -1)
+    ablated = sets[name].astype(np.float64).reshape(len(index), -1)
+    assert (ablated != original).any(axis=1).mean() > 0.9  # something was replaced in most squares
+    np.testing.assert_allclose(ablated.mean(axis=1), original.mean(axis=1), rtol=0.02)
+    np.testing.assert_allclose(ablated.std(axis=1), original.std(axis=1), rtol=0.02)
+
+
+def test_matched_noise_fill_solves_for_the_removed_values_by_hand():
+    # Square [1, 2, 3, 6] with 1 and 2 kept: mean 3, variance 3.5. The two filled values must sum
+    # to 4 * 3 - 3 = 9 and their squares to 4 * (3.5 + 9) - 5 = 45: they are 3 and 6, whatever the
+    # noise (two standardised draws are -1 and +1).
+    square = np.array([[[1.0, 2.0], [3.0, 6.0]]])
+    kept = np.array([[[True, True], [False, False]]])
+    for seed in range(5):
+        out = matched_noise_fill(square, kept, np.random.default_rng(seed))
+        assert out.dtype == np.float32 and out.shape == square.shape
+        assert out[0, 0].tolist() == [1.0, 2.0]
+        np.testing.assert_allclose(sorted(out[0, 1]), [3.0, 6.0], rtol=1e-6)
+
+
+def test_matched_noise_fill_edge_cases():
+    rng = np.random.default_rng(0)
+    values = rng.normal(2.0, 3.0, (4, 8, 8))
+    # Nothing removed: unchanged.
+    unchanged = matched_noise_fill(values, np.ones(values.shape, bool), rng)
+    np.testing.assert_array_equal(unchanged, values.astype(np.float32))
+    # Everything removed: pure noise, yet the mean and SD of each square.
+    out = matched_noise_fill(values, np.zeros(values.shape, bool), rng).astype(np.float64)
+    assert not np.isclose(out, values).any()
+    np.testing.assert_allclose(out.mean(axis=(1, 2)), values.mean(axis=(1, 2)), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(out.std(axis=(1, 2)), values.std(axis=(1, 2)), rtol=1e-5)
+    # One removed voxel: the mean fixes it, to its own value.
+    kept = np.ones(values.shape, bool)
+    kept[:, 3, 4] = False
+    np.testing.assert_allclose(matched_noise_fill(values, kept, rng), values, rtol=1e-6)
+    # A constant square (empty space) stays constant.
+    flat = np.full((1, 4, 4), -1.5)
+    kept = np.zeros(flat.shape, bool)
+    kept[0, 0] = True
+    np.testing.assert_array_equal(matched_noise_fill(flat, kept, rng), flat.astype(np.float32))
+    with pytest.raises(ValueError, match=r"got \(4, 8, 8\) and \(4, 8\)"):
+        matched_noise_fill(values, np.ones((4, 8), bool), rng)
+
+
+def test_normalise_head_uses_the_brain_statistics(head):
+    image, dseg, truth = head
+    z, empty = normalise_head(image, dseg > 0)
+    brain = z[dseg > 0].astype(np.float64)
+    assert abs(brain.mean()) < 1e-5 and abs(brain.std() - 1.0) < 1e-5
+    # The head around the brain is kept, in the same order of intensities, and air (0) maps to `empty`.
+    air = truth == 0
+    np.testing.assert_allclose(z[air], empty, atol=1e-6)
+    skull, scalp = z[truth == 4], z[truth == 5]
+    assert empty < skull.min() and skull.max() < z[truth == CSF].min() and scalp.min() > z[truth == GM].max()
+    with pytest.raises(ValueError, match="head.nii.gz: its tissue map has no brain voxels"):
+        normalise_head(image, np.zeros(image.shape, bool), "head.nii.gz")
+    with pytest.raises(ValueError, match="constant inside the brain"):
+        normalise_head(np.ones(image.shape, np.float32), dseg > 0, "head.nii.gz")
+
+
+def test_squares_leaving_the_image_are_padded_with_the_empty_value():
+    # A head that fills the field of view: the peripheral squares reach past the image's edge.
+    image, dseg, _ = head_phantom(shape=(64, 64, 6), centre=(31.5, 31.5, 2.0), axes=(34.0, 33.0, 12.0))
+    sets, index = extract_subimages(image, dseg, size=32, extent=1, rng=np.random.default_rng(1), pad_value=-7.0)
+    grid = np.ones(image.shape, bool)
+    outside = np.stack([padded_crop(grid, r.slice, r.x, r.y, 32) == 0 for r in index.itertuples()])
+    assert outside.any(axis=(1, 2)).mean() > 0.5
+    assert (sets["pp2"][outside] == -7.0).all() and (sets["pp2"][~outside] != -7.0).all()
 
 
 def test_extraction_is_deterministic_for_a_seed(phantom):
@@ -386,11 +563,12 @@ def test_build_subimage_store_round_trip(tmp_path, tiny_cohort):
     assert index.groupby("subject").size().to_dict() == {"01": 8, "02": 8}
     expected = {s: [] for s in SETS}
     for i, (image, dseg) in enumerate(tiny_cohort["volumes"]):
-        # The store z-scores each image inside its brain (dseg > 0) before cutting.
+        # The store z-scores each whole image with its brain's (dseg > 0) mean and SD before
+        # cutting, and pads squares that leave the grid with where 0 lands.
         brain = dseg > 0
-        z = np.zeros(image.shape, np.float32)
-        z[brain] = (image[brain] - image[brain].mean()) / image[brain].std()
-        sets, rows = extract_subimages(z, dseg, rng=np.random.default_rng([5, i]), **kw)
+        mean, sd = image[brain].astype(np.float64).mean(), image[brain].astype(np.float64).std()
+        z = ((image - mean) / sd).astype(np.float32)
+        sets, rows = extract_subimages(z, dseg, rng=np.random.default_rng([5, i]), pad_value=-mean / sd, **kw)
         part = index[index["subject"] == tiny_cohort["subjects"][i]].reset_index(drop=True)
         np.testing.assert_array_equal(part["slice"], rows["slice"])
         np.testing.assert_allclose(part["angle"], rows["angle"])

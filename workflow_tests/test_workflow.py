@@ -77,6 +77,7 @@ def test_dry_run_of_the_default_config_trains_every_study(tmp_path):
 PER_SUBJECT_RULES = (
     "generate_subject", "correct_bias", "strip_skull", "register_affine", "segment_tissue", "register_syn",
     "warp_brain_to_template", "warp_tissue_to_template", "plot_subject_qc", "measure_region_volumes",
+    "warp_head_to_template",
 )  # fmt: skip
 
 

@@ -1,50 +1,55 @@
 """2D subimage sets pp1..pp5 of the tissue ablation study (Tachibana et al.).
 
-The input is one subject's template-space, skull-stripped brain image (3D float array in RAS
-voxel order, axis 2 running inferior -> superior) and its tissue segmentation ``dseg`` on the
-same grid (0 = background, 1 = GM, 2 = WM, 3 = CSF). The brain mask is ``dseg > 0``; the
-parenchyma is GM or WM. Coordinates ``x, y`` are voxel indices along axes 0 and 1 of an axial
-slice; an angle ``theta`` (degrees) is the direction ``(cos theta, sin theta)`` in that plane,
-measured from +x (towards R) to +y (towards A).
+The input is one subject's template-space **whole-head** image (the bias-corrected image with
+skull, scalp and extra-parenchymal space, carried to template space by the subject's own
+transform; 3D float array in RAS voxel order, axis 2 running inferior -> superior) and its tissue
+segmentation ``dseg`` on the same grid (0 = not brain, 1 = GM, 2 = WM, 3 = CSF). The
+segmentation covers only the brain: skull, scalp and air are label 0. The **parenchyma** is GM or
+WM; everything else (CSF, skull, scalp, fat, air) is extra-parenchymal. Coordinates ``x, y`` are
+voxel indices along axes 0 and 1 of an axial slice; an angle ``theta`` (degrees) is the direction
+``d = (cos theta, sin theta)`` in that plane, measured from +x (towards R) to +y (towards A).
 
 Definition, as implemented here:
 
-1. **Slices.** Axial slices (axis 2). ``k0`` is the slice with the largest brain-mask area (the
+1. **Slices.** Axial slices (axis 2). ``k0`` is the slice with the largest parenchyma area (the
    lowest index on a tie); the slices are ``k0, k0 - step, k0 - 2 step, ...`` while the index is
    ``> k0 - extent``, i.e. ``extent`` slices downwards from ``k0`` (inclusive), every ``step``-th.
-   Indices below 0 and slices whose mask is empty are dropped (:func:`select_slices`).
+   Indices below 0 and slices without parenchyma are dropped (:func:`select_slices`).
 2. **Angles.** Per slice, ``n_angles`` directions ``(a0 + j * 360 / n_angles) mod 360`` for
    ``j = 0 .. n_angles - 1``, with a start angle ``a0`` drawn uniformly in ``[0, 360)`` from the
-   ``numpy.random.Generator``, one draw per slice.
-3. **Centre and boundary.** The centre ``c`` is the centroid of the slice's brain mask (continuous
-   voxel coordinates). Along each ray ``c + r d`` the mask is sampled at ``r = 0, 0.25, 0.5, ...``
-   (nearest voxel; points outside the image count as outside the mask) up to the slice diagonal.
-   The boundary distance ``r_b`` is the midpoint between the last sample inside the mask and the
-   sample after it, i.e. the point where the ray leaves the mask for the last time (the outer
-   boundary; holes and concavities crossed before it are ignored). A ray that never meets the
-   mask has ``r_b = 0``.
-4. **Peripheral square** (``size`` x ``size``): centred on the ray at ``r_p = r_b - size / 6``.
-   The square is axis-aligned (not rotated) and its extent along the ray is approximated by
-   ``size / 2`` on each side of its centre, so the ray segment ``[r_p - size/2, r_p + size/2]``
-   has ``2/3 size`` inside the boundary and ``1/3 size`` outside (parenchyma side : outside =
-   2 : 1). The approximation is exact for rays along the axes; for an oblique ray the true chord
-   of the square through its centre is longer (up to ``sqrt(2) size`` at 45 degrees), so the
-   ratio along the full chord is smaller (about 1.6 : 1 at 45 degrees), while the ratio over the
-   central ``size``-long segment of the ray stays 2 : 1.
-5. **Inner square**: centred on the same ray at ``r_i = max(0, r_b - size/2 - size/6)``
-   ``= max(0, r_b - 2 size / 3)``. Its (approximate) extent along the ray then ends ``size / 6``
-   inside the boundary, mirroring the peripheral square, which reaches ``size / 6`` outside it;
-   on slices where ``r_b < 2 size / 3`` it sits on the centroid.
+   ``numpy.random.Generator``, one draw per slice (30 degree steps for the study's 12).
+3. **Centre and boundary.** The centre ``c`` is the centroid of the slice's parenchyma (continuous
+   voxel coordinates). Along each ray ``c + r d`` the parenchyma mask is sampled at
+   ``r = 0, 0.25, 0.5, ...`` (nearest voxel; points outside the image count as outside) up to the
+   slice diagonal. The boundary distance ``r_b`` is the midpoint between the last sample inside
+   and the sample after it: where the ray leaves the parenchyma for the last time (the outer
+   cortical surface; sulci and ventricles crossed before it are ignored). A ray that never meets
+   the parenchyma has ``r_b = 0``.
+4. **Peripheral square** (``size`` x ``size``, axis-aligned). Its chord along the ray, the
+   segment of the line ``c + r d`` inside the square when the square is centred on that line,
+   is ``L = size / max(|cos theta|, |sin theta|)`` long (``size`` along an axis, ``sqrt(2) size``
+   on a diagonal). The square is centred on the ray at ``r_p = r_b - L / 6``, so the chord has
+   ``2 L / 3`` inside the boundary and ``L / 3`` outside: parenchyma : extra-parenchyma = 2 : 1
+   along the ray.
+5. **Inner square**: on the same ray, towards the centre, adjacent to the peripheral square. Its
+   centre is the peripheral centre minus the offset ``L d``, whose larger component is exactly
+   ``+-size`` and whose smaller one is rounded to a voxel: the two squares share (part of) an
+   edge and do not overlap. (At exactly 45 degrees they meet at a corner.) The inner centre lies
+   at ``r_i = r_p - L`` from the centre; where the parenchyma is narrower than
+   ``7 L / 6`` along the ray (``r_i < 0``) the inner square reaches across the centroid, as an
+   adjacent square on that line must.
 6. **Sampling.** A square centred at the continuous point ``p`` is the integer voxel crop of rows
    ``x - size // 2 .. x - size // 2 + size - 1`` (and likewise columns) around the rounded centre
-   ``(x, y) = floor(p + 0.5)``, padded with zeros (image) / background (dseg) where it leaves the
-   slice. For even ``size`` the crop's geometric centre is half a voxel below ``(x, y)``.
-7. **Sets.** pp1 = inner squares of the image; pp2 = peripheral squares of the image; pp3 = pp2
-   with only parenchyma (GM or WM) kept; pp4 = pp2 with only GM kept; pp5 = pp2 with only WM
-   kept. In pp3..pp5 every removed voxel (including background and padding) is replaced by
-   Gaussian noise whose mean and standard deviation (``ddof=0``) are those of all voxels of that
-   pp2 square, drawn from the generator (pp3, then pp4, then pp5). Row ``i`` of every set belongs
-   to the same (slice, angle).
+   ``(x, y) = floor(p + 0.5)``. Where the crop leaves the image it is padded with ``pad_value``
+   (image) and background (dseg). The inner square's crop is ``size`` voxels from the
+   peripheral one along the ray's dominant axis.
+7. **Sets.** pp1 = inner squares of the head image; pp2 = peripheral squares of the head image
+   (with skull, scalp and extra-parenchymal space); pp3 = pp2 with only parenchyma (GM or WM)
+   kept; pp4 = pp2 with only GM kept; pp5 = pp2 with only WM kept. In pp3..pp5 every removed
+   voxel (CSF, skull, scalp, air, padding) is replaced by Gaussian noise chosen so that the
+   ablated square keeps the mean and variance of its pp2 square (:func:`matched_noise_fill`),
+   drawn from the generator (pp3, then pp4, then pp5). Row ``i`` of every set belongs to the same
+   (slice, angle).
 
 Training balance (:func:`balance_rows`) repeats the rows of smaller groups up to the size of the
 largest one, at most ``max_repeat`` copies of any row. Evaluation (:func:`aggregate_slices`)
@@ -70,8 +75,10 @@ log = logging.getLogger(__name__)
 
 SETS = ("pp1", "pp2", "pp3", "pp4", "pp5")
 GM, WM, CSF = 1, 2, 3
+#: The parenchyma: the labels whose outer boundary places the squares.
+PARENCHYMA = (GM, WM)
 #: Labels kept (not replaced by noise) in each ablated set.
-KEEP = {"pp3": (GM, WM), "pp4": (GM,), "pp5": (WM,)}
+KEEP = {"pp3": PARENCHYMA, "pp4": (GM,), "pp5": (WM,)}
 #: Sampling step (voxels) along a ray when looking for the outer boundary.
 RAY_STEP = 0.25
 INDEX_COLUMNS = (
@@ -94,7 +101,9 @@ def _check_positive_int(name: str, value: object) -> int:
 def select_slices(brain_mask: np.ndarray, extent: int, step: int = 2) -> list[int]:
     """Axial slices ``k0, k0 - step, ... > k0 - extent`` below the largest-area slice ``k0``.
 
-    Indices below 0 and slices with an empty mask are dropped; an empty mask gives ``[]``.
+    ``brain_mask`` is the mask whose area picks the slices (:func:`extract_subimages` passes the
+    parenchyma). Indices below 0 and slices with an empty mask are dropped; an empty mask gives
+    ``[]``.
     """
     brain_mask = np.asarray(brain_mask)
     if brain_mask.ndim != 3:
@@ -103,7 +112,7 @@ def select_slices(brain_mask: np.ndarray, extent: int, step: int = 2) -> list[in
     step = _check_positive_int("step", step)
     area = (brain_mask > 0).sum(axis=(0, 1))
     if not area.any():
-        log.warning("the brain mask is empty: no slices selected")
+        log.warning("the mask is empty: no slices selected")
         return []
     k0 = int(np.argmax(area))
     return [k for k in range(k0, k0 - extent, -step) if k >= 0 and area[k] > 0]
@@ -125,9 +134,9 @@ def _boundary_distances(mask: np.ndarray, centre: np.ndarray, angles_deg: np.nda
     return np.where(any_inside, r[last] + RAY_STEP / 2, 0.0)
 
 
-def _crop(plane: np.ndarray, x: int, y: int, size: int) -> np.ndarray:
-    """The ``size`` x ``size`` square around voxel ``(x, y)`` of a 2D array, zero-padded."""
-    out = np.zeros((size, size), dtype=plane.dtype)
+def _crop(plane: np.ndarray, x: int, y: int, size: int, pad_value: float = 0) -> np.ndarray:
+    """The ``size`` x ``size`` square around voxel ``(x, y)`` of a 2D array, padded with ``pad_value``."""
+    out = np.full((size, size), pad_value, dtype=plane.dtype)
     x0, y0 = x - size // 2, y - size // 2
     lo_x, hi_x = max(x0, 0), min(x0 + size, plane.shape[0])
     lo_y, hi_y = max(y0, 0), min(y0 + size, plane.shape[1])
@@ -139,6 +148,28 @@ def _crop(plane: np.ndarray, x: int, y: int, size: int) -> np.ndarray:
 def _round(value: float) -> int:
     """Nearest integer, halves rounded up (not to even)."""
     return int(math.floor(value + 0.5))
+
+
+def chord_length(angle_deg: float, size: int) -> float:
+    """Length of the line through the centre of an axis-aligned ``size`` square at ``angle_deg``."""
+    c, s = abs(math.cos(math.radians(angle_deg))), abs(math.sin(math.radians(angle_deg)))
+    return size / max(c, s)
+
+
+def _inner_offset(angle_deg: float, size: int) -> tuple[int, int]:
+    """Voxel offset from the peripheral to the adjacent inner square's centre (towards the centre).
+
+    It is ``-L d`` with ``L`` the chord length: the component along the ray's dominant axis is
+    exactly ``-+size`` (the crops share an edge line), the other is rounded to a voxel and so
+    never exceeds ``size`` in magnitude.
+    """
+    c, s = math.cos(math.radians(angle_deg)), math.sin(math.radians(angle_deg))
+    length = chord_length(angle_deg, size)
+    if abs(c) >= abs(s):
+        ox, oy = math.copysign(size, c), length * s
+    else:
+        ox, oy = length * c, math.copysign(size, s)
+    return -_round(ox), -_round(oy)
 
 
 def _check_inputs(image: np.ndarray, dseg: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -161,13 +192,55 @@ def _check_inputs(image: np.ndarray, dseg: np.ndarray, size: int) -> tuple[np.nd
     return image, dseg
 
 
-def _ablate(pp2: np.ndarray, seg: np.ndarray, keep: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
-    """``pp2`` with voxels whose label is not in ``keep`` replaced by per-square Gaussian noise."""
-    values = pp2.astype(np.float64)
-    mean = values.mean(axis=(1, 2), keepdims=True)
-    std = values.std(axis=(1, 2), keepdims=True)
-    noise = rng.normal(size=pp2.shape) * std + mean
-    return np.where(np.isin(seg, keep), pp2, noise).astype(np.float32)
+def matched_noise_fill(squares: np.ndarray, kept: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Replace the voxels not ``kept`` by Gaussian noise that keeps each square's mean and variance.
+
+    ``squares`` is ``(N, h, w)`` and ``kept`` a boolean array of the same shape. Take one square of
+    ``n`` voxels with mean ``M`` and variance ``V`` (``ddof=0``), whose ``k`` kept voxels have mean
+    ``m_k`` and variance ``v_k``. The ``r = n - k`` filled voxels keep ``M`` and ``V`` exactly when
+    their sample mean and variance are
+
+    ``m_r = (n M - k m_k) / r``,
+    ``v_r = (n V - k v_k - k (m_k - M)^2 - r (m_r - M)^2) / r``
+
+    (sums and sums of squares of the two parts add up to the square's). These are the removed
+    voxels' own sample mean and variance, so a solution always exists (``v_r >= 0``) and is
+    computed as such. Standard normal noise is drawn for every voxel of every square (one
+    ``(N, h, w)`` draw, so the generator advances the same way whatever is kept), standardised
+    over each square's removed voxels to sample mean 0 and SD 1 (``ddof=0``), and set to
+    ``m_r + sqrt(v_r) z``: the ablated square then has the mean and variance of the original
+    to float32 rounding. Edge cases:
+
+    - nothing removed (``r = 0``): the square is returned unchanged;
+    - everything removed (``k = 0``): pure noise with mean ``M`` and variance ``V``;
+    - one removed voxel (``r = 1``): the two constraints leave it no freedom, it gets ``m_r``,
+      which is its own value; with ``r = 2`` the pair is ``m_r +- sqrt(v_r)``, its own two values
+      in random order. The fill is noise only where more voxels are removed;
+    - a removed part of constant value (``v_r = 0``, e.g. empty space): the fill is that constant.
+
+    Returns the filled squares as float32.
+    """
+    squares = np.asarray(squares)
+    kept = np.asarray(kept, dtype=bool)
+    if squares.ndim != 3 or kept.shape != squares.shape:
+        raise ValueError(
+            f"squares must be (N, h, w) and kept of the same shape, got {squares.shape} and {kept.shape}"
+        )
+    if not isinstance(rng, np.random.Generator):
+        raise ValueError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+    n_rows, n = squares.shape[0], squares.shape[1] * squares.shape[2]
+    x = squares.reshape(n_rows, n).astype(np.float64)
+    removed = ~kept.reshape(n_rows, n)
+    r = np.maximum(removed.sum(axis=1), 1)[:, None]
+    m_r = np.where(removed, x, 0.0).sum(axis=1, keepdims=True) / r
+    sd_r = np.sqrt(np.where(removed, (x - m_r) ** 2, 0.0).sum(axis=1, keepdims=True) / r)
+    z = rng.standard_normal(x.shape)
+    z_mean = np.where(removed, z, 0.0).sum(axis=1, keepdims=True) / r
+    z_sd = np.sqrt(np.where(removed, (z - z_mean) ** 2, 0.0).sum(axis=1, keepdims=True) / r)
+    # z_sd is 0 only for a single removed voxel, whose fill is then m_r.
+    z = np.where(z_sd > 0, (z - z_mean) / np.where(z_sd > 0, z_sd, 1.0), 0.0)
+    out = np.where(removed, m_r + sd_r * z, x)
+    return out.astype(np.float32).reshape(squares.shape)
 
 
 def extract_subimages(
@@ -179,26 +252,31 @@ def extract_subimages(
     step: int = 2,
     n_angles: int = 12,
     rng: np.random.Generator,
+    pad_value: float = 0.0,
 ) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
     """The subimage sets pp1..pp5 of one subject (see the module docstring for the rules).
 
-    Returns ``{set: float32 array (n_rows, size, size)}`` and an index with one row per
-    (slice, angle), shared by all sets: ``slice, angle`` (degrees), ``x, y`` (peripheral square
-    centre voxel, used by pp2..pp5), ``x_inner, y_inner`` (inner square centre voxel, pp1),
+    ``image`` is the whole-head image, ``dseg`` its tissue labels; ``pad_value`` fills the parts
+    of a square outside the image (the image's value for empty space). Returns
+    ``{set: float32 array (n_rows, size, size)}`` and an index with one row per (slice, angle),
+    shared by all sets: ``slice, angle`` (degrees), ``x, y`` (peripheral square centre voxel,
+    used by pp2..pp5), ``x_inner, y_inner`` (inner square centre voxel, pp1),
     ``brain_fraction_inner, brain_fraction_peripheral`` (fraction of each square's voxels in the
-    brain mask, padding counted as outside), ``centre_x, centre_y`` (mask centroid) and
-    ``r_boundary`` (distance from the centroid to the outer boundary along the ray).
+    parenchyma, padding counted as outside), ``centre_x, centre_y`` (parenchyma centroid) and
+    ``r_boundary`` (distance from the centroid to the parenchyma's outer boundary along the ray).
     """
     image, dseg = _check_inputs(image, dseg, size)
     n_angles = _check_positive_int("n_angles", n_angles)
     if not isinstance(rng, np.random.Generator):
         raise ValueError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
-    brain = dseg > 0
-    slices = select_slices(brain, extent, step)
+    if not np.isfinite(pad_value):
+        raise ValueError(f"pad_value must be a finite number, got {pad_value!r}")
+    parenchyma = np.isin(dseg, PARENCHYMA)
+    slices = select_slices(parenchyma, extent, step)
     crops: dict[str, list[np.ndarray]] = {"pp1": [], "pp2": [], "seg": []}
     rows: list[dict[str, float | int]] = []
     for k in slices:
-        mask = brain[:, :, k]
+        mask = parenchyma[:, :, k]
         plane = image[:, :, k].astype(np.float32)
         labels = dseg[:, :, k]
         centre = np.argwhere(mask).mean(axis=0)
@@ -207,16 +285,17 @@ def extract_subimages(
         r_b = _boundary_distances(mask, centre, angles)
         for angle, rb in zip(angles, r_b):
             d = np.array([math.cos(math.radians(angle)), math.sin(math.radians(angle))])
-            xp, yp = (_round(v) for v in centre + (rb - size / 6) * d)
-            xi, yi = (_round(v) for v in centre + max(0.0, rb - 2 * size / 3) * d)
+            xp, yp = (_round(v) for v in centre + (rb - chord_length(angle, size) / 6) * d)
+            ox, oy = _inner_offset(angle, size)
+            xi, yi = xp + ox, yp + oy
             seg_p = _crop(labels, xp, yp, size)
-            crops["pp1"].append(_crop(plane, xi, yi, size))
-            crops["pp2"].append(_crop(plane, xp, yp, size))
+            crops["pp1"].append(_crop(plane, xi, yi, size, pad_value))
+            crops["pp2"].append(_crop(plane, xp, yp, size, pad_value))
             crops["seg"].append(seg_p)
             rows.append({
                 "slice": k, "angle": float(angle), "x": xp, "y": yp, "x_inner": xi, "y_inner": yi,
-                "brain_fraction_inner": float((_crop(labels, xi, yi, size) > 0).mean()),
-                "brain_fraction_peripheral": float((seg_p > 0).mean()),
+                "brain_fraction_inner": float(np.isin(_crop(labels, xi, yi, size), PARENCHYMA).mean()),
+                "brain_fraction_peripheral": float(np.isin(seg_p, PARENCHYMA).mean()),
                 "centre_x": float(centre[0]), "centre_y": float(centre[1]), "r_boundary": float(rb),
             })
     empty = np.zeros((0, size, size), dtype=np.float32)
@@ -225,7 +304,7 @@ def extract_subimages(
     seg = np.stack(crops["seg"]) if rows else np.zeros((0, size, size), dtype=dseg.dtype)
     sets = {"pp1": pp1, "pp2": pp2}
     for name, keep in KEEP.items():
-        sets[name] = _ablate(pp2, seg, keep, rng)
+        sets[name] = matched_noise_fill(pp2, np.isin(seg, keep), rng)
     index = pd.DataFrame(rows, columns=list(INDEX_COLUMNS))
     log.debug("%d slices x %d angles = %d subimages per set", len(slices), n_angles, len(index))
     return {name: sets[name] for name in SETS}, index
@@ -248,16 +327,29 @@ def _load_dseg(path: str | Path) -> np.ndarray:
     return np.round(_load_ras(path)).astype(np.int16)
 
 
-def _zscore_in_brain(image: np.ndarray, brain: np.ndarray, path: str | Path) -> np.ndarray:
-    """Z-score ``image`` inside ``brain``; outside it is set to 0."""
+def normalise_head(image: np.ndarray, brain: np.ndarray, path: str | Path = "image") -> tuple[np.ndarray, float]:
+    """The whole-head ``image`` z-scored with the brain's statistics, and the value of empty space.
+
+    Every voxel (brain, skull, scalp, air) becomes ``(value - mean) / sd``, with the mean and SD
+    (``ddof=0``) of the voxels inside ``brain`` (the tissue map's brain, ``dseg > 0``): scans
+    from different scanners or intensity scales compare inside the brain, and the head around it
+    keeps its contrast relative to the brain. The second value, ``(0 - mean) / sd``, is where an
+    image value 0 (the empty space a warp leaves outside the scan) lands; squares that reach
+    outside the grid are padded with it. ``path`` only names the image in errors.
+    """
+    image = np.asarray(image)
     if image.shape != brain.shape:
         raise ValueError(f"{path}: dseg shape {brain.shape} does not match image shape {image.shape}")
     if not brain.any():
         raise ValueError(f"{path}: its tissue map has no brain voxels")
-    values = image[brain]
-    out = np.zeros_like(image, dtype=np.float32)
-    out[brain] = (values - values.mean()) / max(float(values.std()), 1e-6)
-    return out
+    if not np.isfinite(image).all():
+        raise ValueError(f"{path}: the image holds NaN or infinite values")
+    values = image[brain].astype(np.float64)
+    mean, sd = float(values.mean()), float(values.std())
+    if sd <= 0:
+        raise ValueError(f"{path}: the image is constant inside the brain ({mean:g}), cannot normalise it")
+    out = ((image.astype(np.float64) - mean) / sd).astype(np.float32)
+    return out, -mean / sd
 
 
 def build_subimage_store(
@@ -274,7 +366,10 @@ def build_subimage_store(
 ) -> None:
     """Write ``out_dir/set-{pp}.npy`` (float32, ``(N, size, size)``) and ``out_dir/index.tsv``.
 
-    Subject ``i`` is processed by :func:`extract_subimages` with :func:`subject_rng` ``(seed, i)``;
+    ``images`` are the subjects' template-space whole-head (bias-corrected) images, ``dsegs`` their
+    template-space tissue maps. Each head is normalised by :func:`normalise_head` (z-scored with
+    its brain's mean and SD) and cut by :func:`extract_subimages` with :func:`subject_rng`
+    ``(seed, i)`` for subject ``i``;
     its rows follow those of subject ``i - 1``. ``index.tsv`` has the columns ``row, subject,
     slice, angle, x, y`` (peripheral square centre), ``brain_fraction_inner,
     brain_fraction_peripheral, x_inner, y_inner``. Everything is written into
@@ -294,10 +389,10 @@ def build_subimage_store(
     out_dir = Path(out_dir)
     tmp = out_dir.parent / f".{out_dir.name}.partial"
     # First pass: the number of rows per subject, which only depends on the masks.
-    counts = [len(select_slices(_load_dseg(p) > 0, extent, step)) * n_angles for p in dsegs]
+    counts = [len(select_slices(np.isin(_load_dseg(p), PARENCHYMA), extent, step)) * n_angles for p in dsegs]
     total = sum(counts)
     if total == 0:
-        raise ValueError(f"no subimages: every brain mask of {len(subjects)} subjects is empty")
+        raise ValueError(f"no subimages: no tissue map of the {len(subjects)} subjects holds GM or WM")
     if tmp.exists():
         log.info("removing stale %s", tmp)
         shutil.rmtree(tmp)
@@ -315,11 +410,10 @@ def build_subimage_store(
         for i, (subject, image_path, dseg_path) in enumerate(progress):
             image = _load_ras(image_path).astype(np.float32)
             dseg = _load_dseg(dseg_path)
-            # Intensities are z-scored inside the brain (per subject) so that scanners and
-            # bias-corrected scales compare; the background stays 0.
-            image = _zscore_in_brain(image, dseg > 0, image_path)
+            image, empty = normalise_head(image, dseg > 0, image_path)
             sets, index = extract_subimages(
-                image, dseg, size=size, extent=extent, step=step, n_angles=n_angles, rng=subject_rng(seed, i)
+                image, dseg, size=size, extent=extent, step=step, n_angles=n_angles,
+                rng=subject_rng(seed, i), pad_value=empty,
             )
             if len(index) != counts[i]:
                 raise RuntimeError(f"{subject}: expected {counts[i]} subimages, got {len(index)}")

@@ -4,7 +4,8 @@
 with no rotation or scaling. ``linear`` is an ANTs affine registration of the skull-stripped
 image to the skull-stripped template (Mattes mutual information, so T2w works too). ``syn``
 starts from that affine and adds ANTs SyN. Every transform is kept as a file, so tissue maps,
-masks and later attribution maps follow the same mapping.
+masks, the whole-head image (for the tissue study) and later attribution maps follow the same
+mapping.
 """
 
 from __future__ import annotations
@@ -166,6 +167,19 @@ def warp_brain_to_template(
     apply = _applier(template, transforms)
     save_image(from_ants(apply(brain_path, "linear")), out_brain)
     save_image(from_ants(apply(mask_path, "genericLabel"), dtype=np.uint8), out_mask)
+
+
+def warp_head_to_template(
+    template: TemplateFiles, transforms: Sequence[str], head_path: str | Path, out_head: str | Path
+) -> None:
+    """Resample the bias-corrected whole-head image (skull and scalp kept) onto the template grid.
+
+    The head follows the transforms estimated on the skull-stripped brain, so the brain inside it
+    lands where the brain image does; outside the scan's field of view the result is 0. Linear
+    interpolation, as for the brain image.
+    """
+    apply = _applier(template, transforms)
+    save_image(from_ants(apply(head_path, "linear")), out_head)
 
 
 def warp_tissue_to_template(
