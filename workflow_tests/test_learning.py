@@ -411,3 +411,17 @@ def test_transfer_fine_tuning_can_freeze_the_first_block():
     first = [k for k in init if k.startswith("features.0.")]
     assert first and all(torch.equal(init[k], tuned[k]) for k in first), "a frozen tensor changed"
     assert not torch.equal(init["features.1.0.weight"], tuned["features.1.0.weight"])
+
+
+def test_pif_translation_only_holds_unless_the_pif_study_itself_asks_for_flips():
+    from mrixai.learn.options import run_options, study_training
+
+    config = {"training": {"flip_p": 0.7, "max_shift": 3}, "studies": {"pif": {}}}
+    assert study_training(config, "registration")["flip_p"] == 0.7
+    for variant in ("model-baseline", "model-pif"):
+        training = run_options(config, "pif", variant)["training"]
+        assert training["flip_p"] == 0.0 and training["max_shift"] == 3
+    config["studies"]["pif"]["training"] = {"flip_p": 0.3}
+    assert {run_options(config, "pif", v)["training"]["flip_p"] for v in ("model-baseline", "model-pif")} == {0.3}
+    assert "freeze_blocks" not in run_options(config, "transfer", "init-scratch")["training"]
+    assert run_options({}, "transfer", "init-finetune")["training"]["freeze_blocks"] == 0
