@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import nibabel as nib
@@ -151,17 +151,6 @@ def read_mean_maps(maps_dir: str | Path) -> tuple[pd.DataFrame, dict[tuple[str, 
 def run_kind(group: str) -> str:
     """Mean-map ``kind`` of the per-run maps of an :data:`~mrixai.explain.robustness.L2_GROUPS` group."""
     return "run" if group == "all" else f"run-{group}"
-
-
-def run_mean_maps(maps_dir: str | Path, method: str, group: str = "all") -> Mapping[str, np.ndarray]:
-    """Max-scaled per-run mean maps of one method and group (TP, TN or all), keyed by run name.
-
-    Runs without a subject of the group have no map; a method without any per-run map is an error.
-    """
-    _, maps = read_mean_maps(maps_dir)
-    if not any(meth == method and kind == "run" for meth, kind, _ in maps):
-        raise ValueError(f"{maps_dir}: no per-run mean maps for method {method!r}")
-    return {name: m for (meth, kind, name), m in maps.items() if meth == method and kind == run_kind(group)}
 
 
 def write_tsv(df: pd.DataFrame, path: str | Path) -> None:
