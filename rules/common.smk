@@ -18,6 +18,8 @@ from mrixai.synthetic import HEAD_MODEL_FILES, PARAM_KEYS  # noqa: E402
 from mrixai.synthetic import OPTIONAL_PARAM_KEYS  # noqa: E402
 from mrixai.templates import TISSUES, TemplateFiles  # noqa: E402
 from mrixai.templates import resolve_template_source  # noqa: E402
+from mrixai.learn.options import run_options as learn_run_options  # noqa: E402
+from mrixai.learn.options import study_training as learn_study_training  # noqa: E402
 
 CONTRAST = config["contrast"]
 RES = float(config["resolution_mm"])
@@ -260,19 +262,6 @@ SPLITS = config.get("splits", {})
 N_SPLITS = int(SPLITS.get("n_splits", 10))
 N_REPEATS = int(SPLITS.get("n_repeats", 5))
 STUDY_CFG = config.get("studies", {})
-TRAINING_DEFAULTS = dict(
-    device="auto",
-    precision="auto",
-    threads=1,
-    batch_size=8,
-    learning_rate=1e-4,
-    weight_decay=0.0,
-    max_epochs=50,
-    min_epochs=1,
-    patience=8,
-    flip_p=0.5,
-    max_shift=2,
-)
 VOLUME_STUDIES = ("registration", "pif", "transfer")
 
 
@@ -282,11 +271,8 @@ def study_enabled(study):
 
 
 def study_training(study):
-    """Training settings of a study: defaults, then `training`, then `studies.<study>.training`."""
-    merged = dict(TRAINING_DEFAULTS)
-    merged.update(config.get("training", {}))
-    merged.update(STUDY_CFG.get(study, {}).get("training", {}))
-    return merged
+    """Training settings of a study (mrixai.learn.options.study_training)."""
+    return learn_study_training(config, study)
 
 
 def study_variants(study):
@@ -396,29 +382,8 @@ def run_store(wildcards):
 
 def run_options(wildcards):
     """Model name, model options, training settings and data options of one training run."""
-    study, variant = wildcards.study, wildcards.variant
-    cfg = STUDY_CFG.get(study, {})
-    model = cfg.get("model", "boehle3d")
-    options = {}
-    training = study_training(study)
-    n_per_group = None
-    if study == "pif" and variant == "model-pif":
-        model = "boehle3d_pif"
-        options = {
-            "patch_size": cfg.get("patch_size", 2),
-            "overlap": cfg.get("overlap", True),
-        }
-    if study == "transfer" and variant != "init-pretrain":
-        n_per_group = cfg.get("n_train_per_group", 6)
-        if variant == "init-finetune":
-            training["freeze_blocks"] = cfg.get("freeze_blocks", 1)
-    return {
-        "model": model,
-        "model_options": options,
-        "training": training,
-        "n_train_per_group": n_per_group,
-        "arm": variant_arm(study, variant),
-    }
+    options = learn_run_options(config, wildcards.study, wildcards.variant)
+    return {**options, "arm": variant_arm(wildcards.study, wildcards.variant)}
 
 
 def _run_study(wildcards):

@@ -7,6 +7,7 @@ rule train_volume_model:
         splits="results/splits/splits.tsv",
         code=pkg(
             "learn/run.py",
+            "learn/options.py",
             "learn/train.py",
             "learn/data.py",
             "learn/metrics.py",

@@ -1,13 +1,12 @@
 """Train one CNN of the registration, PIF or transfer study on whole volumes."""
 
-from mrixai.learn.run import train_on_volumes
-from mrixai.learn.train import TrainConfig
+from mrixai.learn.run import train_config, train_on_volumes
 from mrixai.workflow import setup_logging
 
 setup_logging(snakemake.log[0])
 w = snakemake.wildcards
 run = snakemake.params.run
-cfg = TrainConfig(model=run["model"], model_options=run["model_options"], **run["training"])
+cfg = train_config(run)
 train_on_volumes(
     snakemake.input.npy,
     snakemake.input.tsv,

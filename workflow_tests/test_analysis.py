@@ -280,7 +280,8 @@ def test_robustness_of_identical_runs_is_perfect(tmp_path):
                       tmp_path / "topk.tsv", tmp_path / "overlap.tsv", k=1)
     l2 = pd.read_csv(tmp_path / "l2.tsv", sep="\t")
     topk = pd.read_csv(tmp_path / "topk.tsv", sep="\t")
-    assert len(l2) == 1 and l2.l2.iloc[0] == pytest.approx(0)
+    # one pair of runs, compared over their true positives, their true negatives and all subjects
+    assert sorted(l2.group) == ["TN", "TP", "all"] and l2.l2.abs().max() == pytest.approx(0)
     assert (topk.mean_overlap == 1).all() and set(topk.metric) == {"sum_abs", "density", "gain"}
 
 

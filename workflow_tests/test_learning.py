@@ -304,3 +304,124 @@ def test_a_shared_run_is_an_independent_copy_that_names_its_source(tmp_path):
     before = src["model"].stat().st_mtime_ns
     os.utime(dst["model"], ns=(before + 10**10, before + 10**10))
     assert src["model"].stat().st_mtime_ns == before
+
+
+# ---------------------------------------------------------------------------------------------
+# Per-study training options as the workflow derives them from the shipped config
+# ---------------------------------------------------------------------------------------------
+
+REPO = __import__("pathlib").Path(__file__).resolve().parents[1]
+
+
+def _shipped_config(*layers: str) -> dict:
+    """config.yaml with ``configs/<layer>.yaml`` files merged over it, key by key (as stacked
+    --configfile files are)."""
+    import yaml
+
+    def merge(base: dict, extra: dict) -> dict:
+        for key, value in extra.items():
+            base[key] = merge(dict(base.get(key) or {}), value) if isinstance(value, dict) else value
+        return base
+
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    for layer in layers:
+        config = merge(config, yaml.safe_load((REPO / "configs" / f"{layer}.yaml").read_text()))
+    return config
+
+
+class _Recorder(torch.nn.Module):
+    """A two-logit 'model' that keeps every batch it is given (what the trainer feeds a CNN)."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.Linear(1, 2)
+        self.seen = []
+
+    def forward(self, x):
+        self.seen.append(x.detach().clone())
+        return self.linear(x.mean(dim=tuple(range(1, x.dim()))).unsqueeze(1))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("variant", ["model-baseline", "model-pif"])
+def test_pif_study_trains_on_translated_never_mirrored_volumes(variant, seed):
+    """Both PIF-study variants train with translation-only augmentation (Eitel et al. 2021): a
+    volume whose bright block lies left of the midline (first spatial axis) stays left of it in
+    every augmented batch, while the volumes do move."""
+    from mrixai.learn.options import run_options
+    from mrixai.learn.run import train_config
+    from mrixai.learn.train import train_epoch
+
+    shipped = run_options(_shipped_config(), "pif", variant)
+    assert shipped["training"]["flip_p"] == 0.0
+    assert run_options(_shipped_config(), "registration", "reg-syn")["training"]["flip_p"] > 0  # flips elsewhere
+    # The paper config translates by up to 2 voxels; its PIF runs still never flip.
+    cfg = train_config(run_options(_shipped_config("paper"), "pif", variant))
+    assert cfg.flip_p == 0.0 and cfg.max_shift == 2
+    cfg.batch_size = 8
+    x = torch.zeros(32, 12, 6, 6)
+    x[:, 1:3, 2:4, 2:4] = 1.0  # voxels 1-2 of 12: shifted by <= 2 they stay in 0-4; mirrored they would be in 7-12
+    y = torch.arange(32) % 2
+    model = _Recorder()
+    opt = torch.optim.SGD(model.parameters(), lr=0.0)
+    gen = torch.Generator().manual_seed(seed)
+    for _ in range(4):
+        train_epoch(model, opt, x, y, np.arange(32), cfg, gen, torch.device("cpu"))
+    seen = torch.cat(model.seen)[:, 0]
+    assert len(seen) == 4 * 32
+    column = seen.sum(dim=(2, 3))  # intensity per position along the first spatial axis
+    assert (column[:, 6:] == 0).all(), "a training batch was mirrored left-right"
+    moved = (seen != x[0]).flatten(1).any(dim=1)
+    assert moved.any() and (column[:, :6].sum(dim=1) > 0).all()
+
+
+def _finetune(freeze_blocks=None, seed=0):
+    """Initial and fine-tuned state of a one-epoch transfer fine-tuning with the shipped options."""
+    from mrixai.learn.networks import build_model
+    from mrixai.learn.options import run_options
+    from mrixai.learn.run import train_config
+
+    config = _shipped_config()
+    if freeze_blocks is not None:
+        config["studies"]["transfer"]["freeze_blocks"] = freeze_blocks
+    cfg = train_config(run_options(config, "transfer", "init-finetune"))
+    cfg.device, cfg.max_epochs, cfg.min_epochs, cfg.patience, cfg.batch_size = "cpu", 1, 1, 1, 4
+    x, y = _blob_task(16, shape=(16, 18, 16), seed=seed)
+    torch.manual_seed(seed)
+    init = {k: v.clone() for k, v in build_model(cfg.model, (16, 18, 16)).state_dict().items()}
+    model, _, _ = fit(x, y, np.arange(12), np.arange(12, 16), cfg, seed=seed, init_state=init)
+    return cfg, init, model.state_dict()
+
+
+def test_transfer_fine_tuning_freezes_nothing_by_default():
+    """Eitel et al. 2019 let every layer re-learn while fine-tuning: with the shipped config every
+    weight, the first block's included, moves in one epoch, and so do its batch-norm statistics."""
+    cfg, init, tuned = _finetune()
+    assert cfg.freeze_blocks == 0
+    weights = [k for k in init if k.endswith(".weight")]
+    assert any(k.startswith("features.0.") for k in weights)
+    unchanged = [k for k in weights if torch.equal(init[k], tuned[k])]
+    assert unchanged == []
+    assert not torch.equal(init["features.0.1.running_mean"], tuned["features.0.1.running_mean"])
+
+
+def test_transfer_fine_tuning_can_freeze_the_first_block():
+    cfg, init, tuned = _finetune(freeze_blocks=1)
+    assert cfg.freeze_blocks == 1
+    first = [k for k in init if k.startswith("features.0.")]
+    assert first and all(torch.equal(init[k], tuned[k]) for k in first), "a frozen tensor changed"
+    assert not torch.equal(init["features.1.0.weight"], tuned["features.1.0.weight"])
+
+
+def test_pif_translation_only_holds_unless_the_pif_study_itself_asks_for_flips():
+    from mrixai.learn.options import run_options, study_training
+
+    config = {"training": {"flip_p": 0.7, "max_shift": 3}, "studies": {"pif": {}}}
+    assert study_training(config, "registration")["flip_p"] == 0.7
+    for variant in ("model-baseline", "model-pif"):
+        training = run_options(config, "pif", variant)["training"]
+        assert training["flip_p"] == 0.0 and training["max_shift"] == 3
+    config["studies"]["pif"]["training"] = {"flip_p": 0.3}
+    assert {run_options(config, "pif", v)["training"]["flip_p"] for v in ("model-baseline", "model-pif")} == {0.3}
+    assert "freeze_blocks" not in run_options(config, "transfer", "init-scratch")["training"]
+    assert run_options({}, "transfer", "init-finetune")["training"]["freeze_blocks"] == 0

@@ -23,8 +23,12 @@ from mrixai.learn.networks import (
 
 REPO = Path(__file__).resolve().parents[1]
 SMALL_3D = [(24, 28, 24), (48, 57, 48)]
+# The PIF model's last block must see >= 3 voxels per axis (a shifted patch of 2 starting at 1):
+# 36x42x36 gives 3x3x3 there, 48x57x48 gives 4x4x4.
+PIF_3D = [(36, 42, 36), (48, 57, 48)]
 SMALL_2D = [(32, 32), (64, 64)]
-CASES = [(name, shape) for name in ("boehle3d", "boehle3d_pif", "elu64") for shape in SMALL_3D]
+CASES = [(name, shape) for name in ("boehle3d", "elu64") for shape in SMALL_3D]
+CASES += [("boehle3d_pif", shape) for shape in PIF_3D]
 CASES += [("caffenet2d", shape) for shape in SMALL_2D]
 
 
@@ -127,7 +131,7 @@ def test_boehle3d_pif_structure():
 
 
 def test_models_are_deterministic():
-    for name, shape in [("boehle3d_pif", (24, 28, 24)), ("caffenet2d", (32, 32))]:
+    for name, shape in [("boehle3d_pif", (36, 42, 36)), ("caffenet2d", (32, 32))]:
         a, b = _build(name, shape, seed=3).eval(), _build(name, shape, seed=3).eval()
         for (key, value), other in zip(a.state_dict().items(), b.state_dict().values()):
             assert torch.equal(value, other), key
@@ -159,14 +163,81 @@ def test_pif_grouped_equals_loop(shape, patch_size, overlap):
         torch.testing.assert_close(params_a[key], params_b[key], atol=1e-5, rtol=0)
 
 
-def test_pif_shifted_strain_leaves_low_edge_zero():
+def _hand_regions(starts_per_axis, p):
+    """All patch boxes (C order) from per-axis start lists."""
+    import itertools
+
+    return [tuple(slice(a, a + p) for a in corner) for corner in itertools.product(*starts_per_axis)]
+
+
+@pytest.mark.parametrize(
+    ("shape", "patch_size", "main_starts", "main_stops", "shifted_starts"),
+    [
+        # 7 voxels, patches of 2: main 0-1, 2-3, 4-5, 6 (+1 padded); borders at 2, 4, 6, and a
+        # shifted patch centred on each: 1-2, 3-4, 5-6 (all inside the 7 voxels).
+        # 6 voxels: main 0-1, 2-3, 4-5; borders 2, 4; shifted 1-2, 3-4 (voxel 5 in no shifted patch).
+        # 5 voxels: main 0-1, 2-3, 4 (+1 padded); borders 2, 4; shifted 1-2, 3-4.
+        ((7, 6, 5), 2, ([0, 2, 4, 6], [0, 2, 4], [0, 2, 4]), (7, 6, 5), ([1, 3, 5], [1, 3], [1, 3])),
+        # 9 voxels, patches of 4 (shift 2): main 0-3, 4-7, 8 (+3 padded); borders 4 and 8; the
+        # shifted patch on border 8 would be 6-9 and reach past voxel 8, so only 2-5 is kept.
+        # 8 voxels: main 0-3, 4-7; border 4; shifted 2-5. 6 voxels: main 0-3, 4-5; shifted 2-5.
+        ((9, 8, 6), 4, ([0, 4, 8], [0, 4], [0, 4]), (9, 8, 6), ([2], [2], [2])),
+    ],
+)
+def test_pif_shifted_strain_covers_only_interior_patches(shape, patch_size, main_starts, main_stops, shifted_starts):
+    layer = PatchIndividualConv3d(2, 3, shape, patch_size=patch_size, overlap=True)
+    assert layer.grid("main") == tuple(len(s) for s in main_starts)
+    assert layer.grid("shifted") == tuple(len(s) for s in shifted_starts)
+    assert layer.n_patches("shifted") == math.prod(len(s) for s in shifted_starts)
+    # main patches are clipped to the map where they were padded
+    main = [tuple(slice(r.start, min(r.stop, n)) for r, n in zip(box, main_stops))
+            for box in _hand_regions(main_starts, patch_size)]
+    assert [layer.patch_region("main", i) for i in range(layer.n_patches("main"))] == main
+    # shifted patches are whole patches, never clipped or padded
+    shifted = _hand_regions(shifted_starts, patch_size)
+    assert [layer.patch_region("shifted", i) for i in range(layer.n_patches("shifted"))] == shifted
+    assert all(r.stop - r.start == patch_size and r.stop <= n for box in shifted for r, n in zip(box, shape))
+
+
+def test_pif_shifted_strain_output_and_inputs_stay_inside_its_patches():
+    """The shifted strain's map is zero exactly outside the union of its patches, and input outside
+    that union (the low edge, the uncovered high end) never reaches it."""
     torch.manual_seed(2)
-    layer = PatchIndividualConv3d(2, 3, (5, 6, 4), patch_size=2, overlap=True)
-    assert layer.grid("main") == (3, 3, 2) and layer.grid("shifted") == (2, 3, 2)
-    out = layer(torch.randn(1, 2, 5, 6, 4))
-    shifted = out[:, 3:]
-    assert (shifted[:, :, 0] == 0).all() and (shifted[:, :, :, 0] == 0).all() and (shifted[:, :, :, :, 0] == 0).all()
-    assert (shifted[:, :, 1:, 1:, 1:] != 0).any()
+    shape = (7, 6, 5)
+    layer = PatchIndividualConv3d(2, 3, shape, patch_size=2, overlap=True)
+    covered = torch.zeros(shape, dtype=torch.bool)
+    covered[1:7, 1:5, 1:5] = True  # union of the hand-derived patches above
+    x = torch.randn(2, 2, *shape)
+    with torch.no_grad():
+        out = layer(x)
+        assert out.shape == (2, 6, *shape)
+        shifted = out[:, 3:]
+        assert (shifted[..., ~covered] == 0).all() and (shifted[..., covered] != 0).all()
+        y = x.clone()
+        y[..., ~covered] = torch.randn_like(y[..., ~covered]) + 5.0
+        assert torch.equal(layer(y)[:, 3:], shifted)
+
+
+@pytest.mark.parametrize("shape", [(7, 6, 5), (4, 4, 4)])
+def test_pif_every_patch_filter_gets_a_gradient(shape):
+    torch.manual_seed(5)
+    layer = PatchIndividualConv3d(2, 3, shape, patch_size=2, overlap=True)
+    out = layer(torch.randn(2, 2, *shape))
+    (out * torch.randn_like(out)).sum().backward()
+    for strain in layer.strains:
+        grads = layer.weights[strain].grad
+        assert grads.shape[0] == layer.n_patches(strain)
+        per_patch = grads.flatten(1).abs().sum(dim=1)
+        assert (per_patch > 0).all(), f"{strain}: patches without a gradient {torch.nonzero(per_patch == 0)}"
+        assert (layer.biases[strain].grad.abs().sum(dim=1) > 0).all()
+
+
+def test_pif_layer_refuses_a_map_too_small_for_a_shifted_patch():
+    with pytest.raises(ValueError, match=r"input_shape=\(2, 4, 4\)"):
+        PatchIndividualConv3d(2, 3, (2, 4, 4), patch_size=2, overlap=True)
+    with pytest.raises(ValueError, match="overlap=False"):
+        build_model("boehle3d_pif", (24, 28, 24))  # 2x2x2 at the last block
+    assert build_model("boehle3d_pif", (24, 28, 24), overlap=False).last_conv.strains == ("main",)
 
 
 @pytest.mark.parametrize("strain", ["main", "shifted"])
@@ -178,7 +249,7 @@ def test_pif_no_weight_sharing(strain):
     x = torch.randn(1, 2, *shape)
     with torch.no_grad():
         before = layer(x)
-        index = 4
+        index = 3
         layer.weights[strain][index] += 1.0
         after = layer(x)
     region = (slice(None), channels, *layer.patch_region(strain, index))
@@ -278,6 +349,6 @@ def test_benchmark_importable():
     spec = importlib.util.spec_from_file_location("pif_layer", REPO / "benchmarks" / "pif_layer.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    result = module.compare_pif("cpu", repeats=1, batch=1, input_shape=(24, 28, 24))
-    assert result["feature_map"] == (32, 2, 2, 2)  # 24x28x24 -> 12x14x12 -> 4x4x4 -> 2x2x2
+    result = module.compare_pif("cpu", repeats=1, batch=1, input_shape=(48, 57, 48))
+    assert result["feature_map"] == (32, 4, 4, 4)  # 48x57x48 -> 24x28x24 -> 8x9x8 -> 4x4x4
     assert result["max_abs_diff"] < 1e-5 and result["speedup"] > 0

@@ -8,14 +8,16 @@ stays at one run's maps) and writes
 - a long region table (run x subject x method x atlas region: sum of |relevance|, positive
   relevance, density and gain, with the run's split and seed), and
 - a directory of mean maps as NIfTI on the sample grid: per method and true group (e.g. CN, AD),
-  per method and outcome (TP, FP, TN, FN), and per method and run (max-scaled, for robustness).
+  per method and outcome (TP, FP, TN, FN), and per method and run (max-scaled, for robustness):
+  over all the run's test subjects (kind ``run``) and over its true positives and true negatives
+  (kinds ``run-TP`` and ``run-TN``).
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import nibabel as nib
@@ -23,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from mrixai.explain.regions import SampleAtlas, group_mean_maps, outcome, region_table
-from mrixai.explain.robustness import max_scaled_mean, method_overlap, pairwise_l2, topk_overlap
+from mrixai.explain.robustness import L2_GROUPS, group_pairwise_l2, method_overlap, run_group_means, topk_overlap
 from mrixai.io import atomic_path
 
 log = logging.getLogger(__name__)
@@ -113,9 +115,12 @@ def aggregate_variant(
                     key = (str(method), str(name))
                     sums[key] = sums.get(key, 0) + mean.astype(np.float64) * n
                     counts[key] = counts.get(key, 0) + n
-                fname = f"method-{method}_run-{run}_mean.nii.gz"
-                save_map(max_scaled_mean(maps), affine, tmp / fname)
-                rows.append({"method": method, "kind": "run", "name": run, "n": len(part), "file": fname})
+                outcomes = [outcome(int(lab), int(pred)) for lab, pred in zip(part["label"], part["pred"])]
+                for group, (mean, n) in run_group_means(outcomes, maps).items():
+                    suffix = "" if group == "all" else f"_outcome-{group}"
+                    fname = f"method-{method}_run-{run}{suffix}_mean.nii.gz"
+                    save_map(mean, affine, tmp / fname)
+                    rows.append({"method": method, "kind": run_kind(group), "name": run, "n": n, "file": fname})
         for (method, name), total in sums.items():
             kind = "outcome" if name in ("TP", "FP", "TN", "FN") else "group"
             fname = f"method-{method}_{kind}-{name}_mean.nii.gz"
@@ -143,13 +148,9 @@ def read_mean_maps(maps_dir: str | Path) -> tuple[pd.DataFrame, dict[tuple[str, 
     return index, maps
 
 
-def run_mean_maps(maps_dir: str | Path, method: str) -> Mapping[str, np.ndarray]:
-    """Max-scaled per-run mean maps of one method, keyed by run name."""
-    _, maps = read_mean_maps(maps_dir)
-    out = {name: m for (meth, kind, name), m in maps.items() if meth == method and kind == "run"}
-    if not out:
-        raise ValueError(f"{maps_dir}: no per-run mean maps for method {method!r}")
-    return out
+def run_kind(group: str) -> str:
+    """Mean-map ``kind`` of the per-run maps of an :data:`~mrixai.explain.robustness.L2_GROUPS` group."""
+    return "run" if group == "all" else f"run-{group}"
 
 
 def write_tsv(df: pd.DataFrame, path: str | Path) -> None:
@@ -183,25 +184,35 @@ def robustness_tables(
 
     Identical retrainings are the runs of one split (same training data, different seeds); pairs
     are only formed within a split. Per method: the L2 distance between the max-scaled mean maps
-    of each pair, and the mean top-k region intersection per metric; plus the top-k overlap
-    between LRP beta values (all runs' subjects).
+    of each pair, per group (column ``group``: the runs' true positives, their true negatives, as
+    in the paper, and all their test subjects; a pair is compared in a group only when both runs
+    have subjects in it, ``n_a`` and ``n_b`` say how many), and the mean top-k region
+    intersection per metric; plus the top-k overlap between LRP beta values (all runs' subjects).
     """
     regions = pd.read_csv(regions_tsv, sep="\t", dtype={"unit": str, "subject": str})
+    index, mean_maps = read_mean_maps(maps_dir)
+    sizes = {(r.method, r.kind, r.name): int(r.n) for r in index.itertuples(index=False)}
+    columns = ["method", "group", "split", "run_a", "run_b", "n_a", "n_b", "l2"]
     l2 = []
     for method in methods:
-        runs = run_mean_maps(maps_dir, method)
+        runs = [name for (meth, kind, name) in mean_maps if meth == method and kind == "run"]
+        if not runs:
+            raise ValueError(f"{maps_dir}: no per-run mean maps for method {method!r}")
         for split, names in _runs_by_split(runs).items():
             if len(names) < 2:
                 continue
-            table = pairwise_l2({name: runs[name] for name in names})
+            groups = {
+                group: {n: mean_maps[(method, run_kind(group), n)] for n in names
+                        if (method, run_kind(group), n) in mean_maps}
+                for group in L2_GROUPS
+            }
+            table = group_pairwise_l2(groups)
+            table["n_a"] = [sizes[(method, run_kind(g), r)] for g, r in zip(table["group"], table["run_a"])]
+            table["n_b"] = [sizes[(method, run_kind(g), r)] for g, r in zip(table["group"], table["run_b"])]
             table.insert(0, "method", method)
-            table.insert(1, "split", split)
-            l2.append(table)
-    l2 = (
-        pd.concat(l2, ignore_index=True)
-        if l2
-        else pd.DataFrame(columns=["method", "split", "run_a", "run_b", "l2"])
-    )
+            table.insert(2, "split", split)
+            l2.append(table[columns])
+    l2 = pd.concat(l2, ignore_index=True) if l2 else pd.DataFrame(columns=columns)
     if l2.empty:
         log.warning("no split has two runs: no identical retrainings to compare (splits.n_repeats < 2?)")
     write_tsv(l2, out_l2)

@@ -203,8 +203,9 @@ class GroupedPatchConv3d(nn.Module):
     norm ``batchnorm`` (eval mode), whose channel scale is folded into each strain's output
     channels (the PIF output concatenates the strains' ``out_channels`` channels, main strain
     first) and whose shift goes into the biases. Voxels that no patch of the shifted strain
-    covers are zero in the PIF output and so ``shift`` after the batch norm; that constant is
-    added by the buffer ``fill_map`` (zero without a batch norm).
+    covers (below its offset and past its last patch) are zero in the PIF output and so
+    ``shift`` after the batch norm; that constant is added by the buffer ``fill_map`` (zero
+    without a batch norm).
 
     The patch rearrangement around each grouped convolution is fixed copying / padding /
     cropping, so rules that hook standard convolutions (LRP) see every per-patch filter, and
@@ -242,12 +243,11 @@ class GroupedPatchConv3d(nn.Module):
             self.convs[strain] = self._strain_conv(pif, strain, index, scale, shift, has_bias)
         fill_map = torch.zeros(1, self.n_output_channels, *self.input_shape, dtype=torch.float64, device=device)
         for index, strain in enumerate(self.strains):
-            start = self.offsets[strain]
-            if start:
-                channels = slice(index * self.out_channels, (index + 1) * self.out_channels)
-                covered = torch.zeros(self.input_shape, dtype=torch.bool, device=device)
-                covered[start:, start:, start:] = True
-                fill_map[0, channels][:, ~covered] = shift[channels, None]
+            start, grid = self.offsets[strain], self.grids[strain]
+            channels = slice(index * self.out_channels, (index + 1) * self.out_channels)
+            covered = torch.zeros(self.input_shape, dtype=torch.bool, device=device)
+            covered[tuple(slice(start, start + g * self.patch_size) for g in grid)] = True
+            fill_map[0, channels][:, ~covered] = shift[channels, None]
         self.register_buffer("fill_map", fill_map.to(dtype=weight0.dtype))
 
     def _strain_conv(

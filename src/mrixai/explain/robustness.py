@@ -2,8 +2,11 @@
 
 The same network is trained several times with only the random seed changed; robust
 explanations should barely move. Two measures: the Euclidean (L2) distance between the runs'
-max-scaled mean maps, and the overlap of their top-k atlas regions. The top-k overlap between
-methods (e.g. LRP alpha-beta with beta 0 .. 1) uses the same region ranking.
+max-scaled mean maps, and the overlap of their top-k atlas regions. As in the paper, the mean
+maps are taken per outcome: over a run's true positives (TP) and, separately, over its true
+negatives (TN), and runs are compared group by group (:data:`L2_GROUPS`; ``all``, every test
+subject of a run, is reported beside them). The top-k overlap between methods (e.g. LRP
+alpha-beta with beta 0 .. 1) uses the same region ranking.
 """
 
 from __future__ import annotations
@@ -37,6 +40,29 @@ def _max_scaled(data: np.ndarray) -> np.ndarray:
     return data / peak if peak > 0 else np.zeros_like(data)
 
 
+# Subject groups whose per-run mean maps are compared: true positives and true negatives (the
+# paper's two), then every test subject of the run.
+L2_GROUPS = ("TP", "TN", "all")
+
+
+def run_group_means(outcomes: Sequence[str], maps: np.ndarray) -> dict[str, tuple[np.ndarray, int]]:
+    """Max-scaled mean map and subject count of each :data:`L2_GROUPS` group of one run.
+
+    ``outcomes`` (TP / FP / TN / FN, one per map) align with ``maps`` ``(n, *grid)``; a group
+    without subjects in the run is left out.
+    """
+    outcomes = np.asarray(outcomes, dtype=str)
+    maps = np.asarray(maps)
+    if len(outcomes) != len(maps):
+        raise ValueError(f"{len(outcomes)} outcomes for {len(maps)} maps")
+    out = {}
+    for group in L2_GROUPS:
+        keep = np.ones(len(outcomes), dtype=bool) if group == "all" else outcomes == group
+        if keep.any():
+            out[group] = (max_scaled_mean(maps[keep]), int(keep.sum()))
+    return out
+
+
 def pairwise_l2(mean_maps: Mapping[str, np.ndarray]) -> pd.DataFrame:
     """L2 distance between the max-scaled mean maps of every unordered pair of runs.
 
@@ -54,6 +80,23 @@ def pairwise_l2(mean_maps: Mapping[str, np.ndarray]) -> pd.DataFrame:
         for a, b in itertools.combinations(scaled, 2)
     ]
     return pd.DataFrame(rows, columns=["run_a", "run_b", "l2"])
+
+
+def group_pairwise_l2(group_maps: Mapping[str, Mapping[str, np.ndarray]]) -> pd.DataFrame:
+    """:func:`pairwise_l2` per group (e.g. TP, TN) over the runs that have a mean map of it.
+
+    ``group_maps[group][run]`` is a run's mean map of that group; a group held by fewer than two
+    runs gives no rows. Columns: group, run_a, run_b, l2.
+    """
+    tables = []
+    for group, runs in group_maps.items():
+        if len(runs) < 2:
+            log.info("L2 of group %s: %d run(s) with such subjects, no pair", group, len(runs))
+            continue
+        tables.append(pairwise_l2(runs).assign(group=group))
+    if not tables:
+        return pd.DataFrame(columns=["group", "run_a", "run_b", "l2"])
+    return pd.concat(tables, ignore_index=True)[["group", "run_a", "run_b", "l2"]]
 
 
 def _top_sets(table: pd.DataFrame, metric: str, k: int, by: Sequence[str], group: str | None) -> dict[tuple, set]:

@@ -165,17 +165,32 @@ def hippocampus(points: Path_, test: Path_, out_png: Path_, out_pdf: Path_, *,
     )
 
 
+L2_GROUP_LABELS = {"TP": "true positives", "TN": "true negatives", "all": "all test subjects"}
+
+
 def robustness_l2(l2: Path_, out_png: Path_, out_pdf: Path_, *, labels: Mapping[str, str] | None = None) -> None:
-    """The L2-distance table (mean, sd, min, max over run pairs per method) as a figure."""
+    """The L2-distance table as a figure: per method (rows) and subject group (columns: true
+    positives, true negatives, all test subjects), the mean ± sd over run pairs and their number."""
     table = _tsv(l2)
+    if "group" not in table.columns:  # a table written before the per-outcome distances
+        table = table.assign(group="all")
     if table.empty:
-        summary = pd.DataFrame({"note": ["fewer than two runs: no pairwise distances"]})
+        wide = pd.DataFrame({"note": ["fewer than two runs: no pairwise distances"]})
     else:
-        summary = table.groupby("method", sort=False)["l2"].agg(["count", "mean", "std", "min", "max"]).reset_index()
-        summary.columns = ["method", "run pairs", "mean L2", "sd", "min", "max"]
-        summary["method"] = summary["method"].map(lambda m: (labels or {}).get(m, m))
-    fs.render_table(summary, out_png, out_pdf,
-                    title="L2 distance between max-scaled mean maps of identical retrainings")
+        stats = table.groupby(["method", "group"], sort=False)["l2"].agg(["count", "mean", "std"]).reset_index()
+        stats["cell"] = [
+            f"{m:.3g}" + ("" if pd.isna(sd) else f" ± {sd:.2g}") + f" ({n} pair{'' if n == 1 else 's'})"
+            for m, sd, n in zip(stats["mean"], stats["std"], stats["count"])
+        ]
+        order = [g for g in L2_GROUP_LABELS if g in set(stats["group"])]
+        order += [g for g in dict.fromkeys(stats["group"]) if g not in order]
+        wide = stats.pivot(index="method", columns="group", values="cell")
+        wide = wide.reindex(index=list(dict.fromkeys(stats["method"])), columns=order).fillna("no pair")
+        wide.columns = [f"{L2_GROUP_LABELS.get(g, g)}: mean L2" for g in order]
+        wide = wide.reset_index()
+        wide["method"] = wide["method"].map(lambda m: (labels or {}).get(m, m))
+    fs.render_table(wide, out_png, out_pdf,
+                    title="L2 distance between max-scaled mean maps of identical retrainings, per outcome")
 
 
 def robustness_topk(topk: Path_, out_png: Path_, out_pdf: Path_, *, labels: Mapping[str, str] | None = None) -> None:

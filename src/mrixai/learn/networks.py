@@ -93,11 +93,12 @@ def _check_dropout(value: object) -> float:
 def cut_patches(x: torch.Tensor, start: int, p: int, grid: Sequence[int]) -> torch.Tensor:
     """Patches of edge ``p`` from ``start`` on every axis, stacked into channels.
 
-    ``(B, C, D, H, W) -> (B, N * C, p, p, p)`` with ``N = prod(grid)`` patches in (d, h, w) order;
-    the map is zero-padded at the high end to ``grid * p`` voxels.
+    ``(B, C, D, H, W) -> (B, N * C, p, p, p)`` with ``N = prod(grid)`` patches in (d, h, w) order.
+    The block ``start : start + grid * p`` is taken on every axis; where the map ends before it
+    (the last patches of the main strain), it is zero-padded at the high end.
     """
     batch, channels = x.shape[:2]
-    part = x[:, :, start:, start:, start:]
+    part = x[:, :, start : start + grid[0] * p, start : start + grid[1] * p, start : start + grid[2] * p]
     high = [g * p - d for g, d in zip(grid, part.shape[2:])]
     part = F.pad(part, (0, high[2], 0, high[1], 0, high[0]))
     # (B, C, nD, p, nH, p, nW, p) -> (B, nD, nH, nW, C, p, p, p) -> (B, N * C, p, p, p)
@@ -109,39 +110,49 @@ def assemble_patches(
     out: torch.Tensor, start: int, p: int, grid: Sequence[int], input_shape: Sequence[int]
 ) -> torch.Tensor:
     """Inverse of :func:`cut_patches` for per-patch outputs: ``(B, N * O, p, p, p)`` back to a
-    ``(B, O, *input_shape)`` map (cropped, and zero below ``start``)."""
+    ``(B, O, *input_shape)`` map (outputs at padding voxels cropped; zero where no patch lies)."""
     batch = out.shape[0]
     channels = out.shape[1] // math.prod(grid)
     # (B, N * O, p, p, p) -> (B, O, nD, p, nH, p, nW, p) -> (B, O, nD * p, nH * p, nW * p)
     out = out.reshape(batch, grid[0], grid[1], grid[2], channels, p, p, p)
     out = out.permute(0, 4, 1, 5, 2, 6, 3, 7).reshape(batch, channels, *(g * p for g in grid))
-    out = out[:, :, : input_shape[0] - start, : input_shape[1] - start, : input_shape[2] - start]
-    return F.pad(out, (start, 0, start, 0, start, 0))
+    covered = [min(g * p, d - start) for g, d in zip(grid, input_shape)]
+    out = out[:, :, : covered[0], : covered[1], : covered[2]]
+    high = [d - start - c for d, c in zip(input_shape, covered)]
+    return F.pad(out, (start, high[2], start, high[1], start, high[0]))
 
 
 class PatchIndividualConv3d(nn.Module):
     """3D convolution with its own filters for every patch of the feature map (no weight sharing).
 
-    The input map of spatial size ``input_shape`` is cut into non-overlapping cubes of
-    ``patch_size`` voxels per axis (the "main" strain, starting at voxel 0; the map is padded
-    with zeros at the high end up to a multiple of ``patch_size``). Every patch is convolved
-    with its own ``out_channels`` filters of ``kernel_size`` voxels, zero-padded by
-    ``kernel_size // 2`` inside the patch, so a patch's output depends only on the input inside
-    it and on its own weights.
+    Eitel et al. (2021), Sci. Rep. 11:24447. The input map of spatial size ``input_shape`` is cut
+    into non-overlapping cubes of ``patch_size`` voxels per axis (the "main" strain, starting at
+    voxel 0; where an axis is not a multiple of ``patch_size`` its last patch is zero-padded at
+    the high end, so the whole map is covered). Every patch is convolved with its own
+    ``out_channels`` filters of ``kernel_size`` voxels, zero-padded by ``kernel_size // 2``
+    inside the patch, so a patch's output depends only on the input inside it and on its own
+    weights.
 
-    With ``overlap=True`` a second "shifted" strain of patches starts at ``patch_size // 2`` on
-    every axis (padded at the high end in the same way), again with its own filters per patch.
-    Voxels below the shift are covered by no shifted patch and are zero in that strain's map.
+    With ``overlap=True`` a second, "shifted" strain of patches (the paper's overlapping patches,
+    shifted by half a patch so that the borders of the main patches lie at their centres) starts
+    at ``s = patch_size // 2`` on every axis and holds only patches that lie wholly inside the
+    map: ``(n - s) // patch_size`` patches along an axis of ``n`` voxels. That is one patch per
+    border between two main patches (``ceil(n / patch_size) - 1``, the count of the authors'
+    implementation), except that a shifted patch that would reach past the end of the map (when
+    the last main patch holds fewer than ``s`` voxels) is left out instead of being zero-padded.
+    No shifted patch is padded, and the ``s`` voxels at the low edge and any voxels past the last
+    shifted patch are covered by the main strain only (zero in the shifted strain's map). An axis
+    too short for one shifted patch (``n < s + patch_size``) is a ``ValueError``.
 
     Combination of the strains: each strain gives a map of ``out_channels`` channels and the
     input's spatial size (outputs at padding voxels are cropped, so the layer is a drop-in
     replacement for ``Conv3d(kernel_size, padding=kernel_size // 2)``), and the two maps are
     concatenated along channels: the layer outputs ``n_output_channels = out_channels *
-    n_strains`` channels, main strain first. Concatenation rather than a sum keeps the strains
-    apart, so the following batch norm, pooling and dense layers learn how to weigh them, and a
-    voxel near a patch border (where one strain sees little context) is not blurred with the
-    other strain's response; a sum would also mix the zero border of the shifted strain into
-    the main strain at the low edge. The cost is twice the channels after the layer.
+    n_strains`` channels, main strain first. This follows the authors' published implementation
+    (github.com/derEitel/patch_individual_filter_layer, ``pif.py``), which concatenates the
+    outputs of the original and the overlapping patches (its models feed all patches' outputs
+    of both strains to the dense layers: e.g. 1134 = (12 + 2) patches x 3 filters x 3**3 voxels
+    for a 10x13x10 map with 5**3 patches), rather than summing or averaging them.
 
     Each strain is computed as ONE grouped convolution: the patches are moved into the channel
     dimension (``(B, C, D, H, W) -> (B, N * C, p, p, p)`` for ``N`` patches) and convolved with
@@ -176,10 +187,11 @@ class PatchIndividualConv3d(nn.Module):
             raise ValueError(f"kernel_size must be odd (same-size output), got {kernel_size!r}")
         if overlap and patch_size < 2:
             raise ValueError(f"overlap=True needs patch_size >= 2 (shift patch_size // 2), got {patch_size!r}")
-        if overlap and min(self.input_shape) <= patch_size // 2:
+        if overlap and min(self.input_shape) < patch_size + patch_size // 2:
             raise ValueError(
-                f"overlap=True needs every axis of input_shape longer than patch_size // 2 = "
-                f"{patch_size // 2}, got input_shape={self.input_shape!r}"
+                f"overlap=True needs every axis of the feature map to hold one shifted patch "
+                f"(>= patch_size + patch_size // 2 = {patch_size + patch_size // 2} voxels), got "
+                f"input_shape={self.input_shape!r}; use overlap=False or a larger input"
             )
         self.overlap = overlap
         self.strains = STRAINS if overlap else STRAINS[:1]
@@ -201,9 +213,15 @@ class PatchIndividualConv3d(nn.Module):
         return 0 if strain == "main" else self.patch_size // 2
 
     def grid(self, strain: str) -> tuple[int, int, int]:
-        """Number of patches of ``strain`` along each axis (the last ones may be padded)."""
+        """Number of patches of ``strain`` along each axis.
+
+        Main strain: ``ceil(n / patch_size)`` (the last one padded when it does not fit);
+        shifted strain: ``(n - patch_size // 2) // patch_size`` (wholly inside the map).
+        """
         start = self.offset(strain)
-        return tuple(math.ceil((d - start) / self.patch_size) for d in self.input_shape)
+        if strain == "main":
+            return tuple(math.ceil(d / self.patch_size) for d in self.input_shape)
+        return tuple((d - start) // self.patch_size for d in self.input_shape)
 
     def n_patches(self, strain: str) -> int:
         """Number of patches (= filter sets) of ``strain``."""

@@ -24,6 +24,11 @@ from mrixai.learn.train import TrainConfig, fit, load_checkpoint, predict_proba,
 log = logging.getLogger(__name__)
 
 
+def train_config(options: Mapping) -> TrainConfig:
+    """The :class:`TrainConfig` of one run's :func:`run_options`."""
+    return TrainConfig(model=options["model"], model_options=dict(options["model_options"]), **options["training"])
+
+
 def run_seed(base_seed: int, split: int, seed: int) -> int:
     """The training seed of (split, seed) runs, derived from the config's seed."""
     return int(np.random.SeedSequence([int(base_seed), int(split), int(seed)]).generate_state(1)[0])
