@@ -682,7 +682,10 @@ def get_analysis_output(wildcards):
         ]
     if study_enabled("tissue"):
         out += [f"{STATS}/tissue_kruskal.tsv", f"{STATS}/tissue_posthoc.tsv"]
-        out += [f"{STATS}/tissue_models-friedman.tsv", f"{STATS}/tissue_models-wilcoxon.tsv"]
+        out += [
+            f"{STATS}/tissue_models-friedman.tsv",
+            f"{STATS}/tissue_models-wilcoxon.tsv",
+        ]
     out += [
         f"{STATS}/{s}_comparison.tsv" for s in ("pif", "transfer") if study_enabled(s)
     ]
@@ -706,14 +709,22 @@ def results_page_summaries(wildcards):
 
 def results_page_tables(wildcards):
     """Statistics and check tables shown on the results page (per-subject region tables left out)."""
-    tables = [t for t in get_analysis_output(wildcards) if t.endswith(".tsv") and not t.endswith("_regions.tsv")]
+    tables = [
+        t
+        for t in get_analysis_output(wildcards)
+        if t.endswith(".tsv") and not t.endswith("_regions.tsv")
+    ]
     tables += [t for t in get_masking_output(wildcards) if t.endswith(".tsv")]
     return tables
 
 
 def results_page_context():
     """What the results page says about the run it describes."""
-    context = {"dataset": config["dataset"], "seed": config["seed"], "contrast": CONTRAST}
+    context = {
+        "dataset": config["dataset"],
+        "seed": config["seed"],
+        "contrast": CONTRAST,
+    }
     if config["dataset"] == "synthetic":
         context["subjects"] = config["synthetic"]["n_subjects"]
         context["atrophy"] = config["synthetic"]["atrophy"]

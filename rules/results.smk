@@ -12,9 +12,6 @@ rule write_results_page:
             caption="../report/results_page.rst",
             category="Results",
         ),
-    params:
-        studies=enabled_studies(),
-        context=lambda wildcards: results_page_context(),
     log:
         f"{LOGS}/write_results_page/results.log",
     benchmark:
@@ -25,5 +22,8 @@ rule write_results_page:
     resources:
         mem_mb=1000,
         runtime=5,
+    params:
+        studies=enabled_studies(),
+        context=lambda wildcards: results_page_context(),
     script:
         "../scripts/write_results_page.py"
