@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 
 import nibabel as nib
@@ -329,8 +330,6 @@ def test_tiny_study_saliency_mask_beats_no_mask(tmp_path):
 def test_every_shipped_masking_option_is_a_keyword_of_the_study():
     """config.yaml's studies.masking keys (less enabled/training, which the rule reads itself) are
     passed to run_masking_study as keywords: each must be one, and the schema must know it."""
-    import inspect
-
     import yaml
 
     from conftest import REPO
@@ -342,3 +341,79 @@ def test_every_shipped_masking_option_is_a_keyword_of_the_study():
     assert options["enabled"] is True
     assert set(options) - {"enabled", "training"} <= keywords
     assert set(options) <= known
+
+
+# ---------------------------------------------------------------- tuning on the development cohort
+def _tuning_module():
+    import importlib.util
+
+    from conftest import REPO
+
+    spec = importlib.util.spec_from_file_location("masking_tuning", REPO / "benchmarks" / "masking_tuning.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("seed", range(25))
+def test_tuning_scores_never_use_the_study_test_subjects(seed):
+    """benchmarks/masking_tuning.py scores options on the study's validation subjects and fits on its
+    training subjects: for any seed and cohort size, none of them is one of the study's test subjects."""
+    tuning = _tuning_module()
+    rng = np.random.default_rng(seed)
+    for n in (3, 10, int(rng.integers(4, 60))):
+        ids = [f"{i:03d}" for i in rng.permutation(n) + 1]
+        test_fraction, val_fraction = rng.uniform(0.05, 0.6, size=2)
+        study = split_subjects(ids, test_fraction, val_fraction, seed)
+        used = tuning.scoring_split(ids, test_fraction, val_fraction, seed)
+        assert set(used) == {"train", "val"}
+        assert used["val"] and used["train"]
+        assert not (set(used["train"]) | set(used["val"])) & set(study["test"])
+        assert set(used["val"]) == set(study["val"])  # scored on the study's own validation subjects
+
+
+def test_tuning_reads_no_test_subject_and_scores_as_the_study_would(tmp_path):
+    """The test subjects' files are missing, so reading any of them would fail; the score of the current
+    options is the best validation Dice of the study's own tuning grid (threshold_sensitivity.tsv)."""
+    tuning = _tuning_module()
+    rng = np.random.default_rng(0)
+    subjects = [_toy_subject(tmp_path, f"sub-{i:02d}", rng) for i in range(10)]
+    options = {
+        **{k: v.default for k, v in inspect.signature(run_masking_study).parameters.items() if v.default is not v.empty},
+        **TOY_OPTIONS, **TOY_TUNING, "max_epochs": 3, "min_epochs": 1,
+    }  # fmt: skip
+    for key in ("seed", "figures", "figure_dir", "device", "threads", "lognormal_sample", "n_example_slices"):
+        options.pop(key)
+    study = run_masking_study(subjects, tmp_path / "study", seed=0, figures=False, **options)
+    test_ids = set(study["splits"].query("set == 'test'").subject)
+    hidden = [{**r, "image": tmp_path / "absent.nii.gz"} if r["subject"] in test_ids else r for r in subjects]
+    table = tuning.score_options(
+        hidden, options, seed=0, candidates={"saliency_target": ["brain_logits", "brain_softmax"]}, log=lambda m: None
+    )
+    assert list(table.value) == ["brain_logits", "brain_softmax"]
+    assert list(table.current) == [True, False] and table.chosen.sum() == 1
+    assert (table.n_subjects == len(study["splits"].query("set == 'val'"))).all()
+    grid = pd.read_csv(tmp_path / "study" / "threshold_sensitivity.tsv", sep="\t").query("set == 'validation'")
+    current = table[table.current].iloc[0]
+    assert current.validation_dice == pytest.approx(grid.brain_mask_dice.max())
+    assert (current.threshold_centre, current.area_weight) == tuple(
+        grid.loc[grid.selected, ["threshold_centre", "area_weight"]].iloc[0]
+    )
+
+
+def test_study_keyword_defaults_agree_with_config_yaml():
+    """Whoever calls run_masking_study without the workflow gets the shipped config's choices."""
+    import yaml
+
+    from conftest import REPO
+
+    options = yaml.safe_load((REPO / "config.yaml").read_text())["studies"]["masking"]
+    params = inspect.signature(run_masking_study).parameters
+    for key, value in options.items():
+        if key in ("enabled", "training"):
+            continue
+        default = params[key].default
+        if isinstance(value, list):
+            assert [float(v) for v in default] == [float(v) for v in value], key
+        else:
+            assert default == value and type(default) is type(value), key
