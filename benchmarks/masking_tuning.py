@@ -27,6 +27,7 @@ validation subjects); the ``chosen`` column marks the choice.
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 import time
@@ -45,6 +46,8 @@ from mrixai.masking.metrics import mask_dice  # noqa: E402
 from mrixai.masking.placement import build_template, template_bank  # noqa: E402
 from mrixai.masking.saliency import enhance_saliency, guided_backprop_saliency  # noqa: E402
 from mrixai.masking.slices import SliceSet, normalise_slices  # noqa: E402
+from mrixai.masking.unet import UNet2d  # noqa: E402
+from mrixai.learn.data import pick_device  # noqa: E402
 from mrixai.masking.study import (  # noqa: E402
     choose_placement,
     load_split_slices,
@@ -123,12 +126,14 @@ def score_options(
     device: str = "cpu",
     threads: int = 1,
     log=print,
+    model_dir: Path | None = None,
 ) -> pd.DataFrame:
     """One row per (option, candidate value): the validation Dice of the placed brain masks.
 
     ``records`` are the study's subject records (``subject``, ``image``, ``mask``, ``dseg``) in the
     workflow's order; ``options`` the study's current keywords. Only the subjects of
-    :func:`scoring_split` are read.
+    :func:`scoring_split` are read. With ``model_dir`` each trained segmenter is kept there and reused
+    by a later call whose training (seed, split, slices, training options) is the same.
     """
     candidates = CANDIDATES if candidates is None else candidates
     unknown = sorted(set(candidates) - set(options))
@@ -148,15 +153,30 @@ def score_options(
         """(model, device, train slices, val slices) of the study run with ``min_brain_fraction``."""
         if fraction not in models:
             sets = load_split_slices(by_id, split, fraction, options["slice_step"], parts=("train", "val"))
-            tick = time.perf_counter()
-            model, _, summary = train_study_segmenter(
-                sets["train"], sets["val"], options["normalise_percentile"], seed=seed, device=device,
-                threads=threads, **train_kw,
-            )  # fmt: skip
-            log(f"min_brain_fraction {fraction:g}: trained in {time.perf_counter() - tick:.0f} s "
-                f"({len(sets['train'])} training, {len(sets['val'])} validation slices)")  # fmt: skip
+            key = {"seed": seed, "split": split, "min_brain_fraction": fraction, "slice_step": options["slice_step"],
+                   "normalise_percentile": options["normalise_percentile"], **train_kw}  # fmt: skip
+            path = None if model_dir is None else Path(model_dir) / f"segmenter_fraction-{fraction:g}.pt"
+            stored = torch.load(path, weights_only=False) if path is not None and path.is_file() else None
+            if stored is not None and stored["key"] == json.loads(json.dumps(key)):
+                dev = pick_device(device)
+                model = UNet2d(1, 4, train_kw["base_channels"], train_kw["depth"]).to(dev)
+                model.load_state_dict(stored["state_dict"])
+                model.eval()
+                log(f"min_brain_fraction {fraction:g}: segmenter reused from {path}")
+            else:
+                tick = time.perf_counter()
+                model, _, summary = train_study_segmenter(
+                    sets["train"], sets["val"], options["normalise_percentile"], seed=seed, device=device,
+                    threads=threads, **train_kw,
+                )  # fmt: skip
+                dev = summary["device"]
+                log(f"min_brain_fraction {fraction:g}: trained in {time.perf_counter() - tick:.0f} s "
+                    f"({len(sets['train'])} training, {len(sets['val'])} validation slices)")  # fmt: skip
+                if path is not None:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    torch.save({"key": json.loads(json.dumps(key)), "state_dict": model.state_dict()}, path)
             template = build_template(sets["train"].mask, options["template_threshold"])
-            models[fraction] = (model, summary["device"], template, sets["val"])
+            models[fraction] = (model, dev, template, sets["val"])
         return models[fraction]
 
     widest_val = None
@@ -249,6 +269,8 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=1, help="torch threads of the training and saliency")
     ap.add_argument("--device", default="auto", help="auto, cpu, cuda, ...")
     ap.add_argument("--page", type=Path, help="where to write the Markdown page (default DIR/masking-tuning.md)")
+    ap.add_argument("--options", nargs="*", choices=sorted(CANDIDATES), help="score only these options; the "
+                    "rows of the others in an existing TSV are kept")  # fmt: skip
     ap.add_argument("--dry-run", action="store_true")
     args = ap.parse_args(argv)
     workdir = args.workdir.resolve()
@@ -269,9 +291,15 @@ def main(argv=None) -> int:
     subprocess.run(cmd, check=True)
     if args.dry_run:
         return 0
-    table = score_options(records, masking_options(config), int(config["seed"]), device=args.device,
-                          threads=args.threads)  # fmt: skip
+    candidates = {k: v for k, v in CANDIDATES.items() if not args.options or k in args.options}
+    table = score_options(records, masking_options(config), int(config["seed"]), candidates, device=args.device,
+                          threads=args.threads, model_dir=workdir / "masking-tuning-models")  # fmt: skip
     tsv = workdir / "masking-tuning.tsv"
+    if args.options and tsv.is_file():
+        kept = pd.read_csv(tsv, sep="\t")
+        table = pd.concat([kept[~kept.option.isin(list(candidates))], table], ignore_index=True)
+        order = {k: i for i, k in enumerate(CANDIDATES)}
+        table = table.sort_values("option", key=lambda c: c.map(order), kind="stable").reset_index(drop=True)
     table.to_csv(tsv, sep="\t", index=False, float_format="%.6g")
     page = args.page or workdir / "masking-tuning.md"
     page.parent.mkdir(parents=True, exist_ok=True)

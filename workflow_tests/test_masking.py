@@ -387,9 +387,14 @@ def test_tuning_reads_no_test_subject_and_scores_as_the_study_would(tmp_path):
     study = run_masking_study(subjects, tmp_path / "study", seed=0, figures=False, **options)
     test_ids = set(study["splits"].query("set == 'test'").subject)
     hidden = [{**r, "image": tmp_path / "absent.nii.gz"} if r["subject"] in test_ids else r for r in subjects]
-    table = tuning.score_options(
-        hidden, options, seed=0, candidates={"saliency_target": ["brain_logits", "brain_softmax"]}, log=lambda m: None
-    )
+    candidates = {"saliency_target": ["brain_logits", "brain_softmax"]}
+    models = tmp_path / "models"
+    table = tuning.score_options(hidden, options, seed=0, candidates=candidates, log=lambda m: None, model_dir=models)
+    # a second call reuses the stored segmenter and scores the same
+    messages: list[str] = []
+    again = tuning.score_options(hidden, options, seed=0, candidates=candidates, log=messages.append, model_dir=models)
+    assert any("reused" in m for m in messages) and not any("trained" in m for m in messages)
+    pd.testing.assert_frame_equal(again.drop(columns="seconds"), table.drop(columns="seconds"))
     assert list(table.value) == ["brain_logits", "brain_softmax"]
     assert list(table.current) == [True, False] and table.chosen.sum() == 1
     assert (table.n_subjects == len(study["splits"].query("set == 'val'"))).all()
