@@ -5,7 +5,8 @@ Usage: .venv/bin/python benchmarks/masking_tuning.py --workdir DIR [--cores 1] [
 
 1. Runs the workflow's preprocessing in DIR for the masking study alone (the other studies switched off
    by an overlay) on ``config.yaml`` + ``configs/development.yaml`` (the development cohort, seed 1)
-   + any ``--configfile`` overlays: the native bias-corrected images, brain masks and tissue maps.
+   + any ``--configfile`` overlays: the native bias-corrected images, brain masks and tissue maps of
+   the study's training and validation subjects (its test subjects are not needed, so not processed).
 2. Splits the subjects as the study does (:func:`mrixai.masking.study.split_subjects`, seeded by the
    cohort's seed) and reads the slices of the training and validation subjects only: the study's test
    subjects are never loaded (:func:`scoring_split`).
@@ -282,7 +283,11 @@ def main(argv=None) -> int:
     for path in configfiles:
         _merge(config, yaml.safe_load(path.read_text()) or {})
     records = development_records(workdir, config)
-    targets = [str(r[k]) for r in records for k in ("image", "mask", "dseg")]
+    options = masking_options(config)
+    used = scoring_split([r["subject"] for r in records], options["test_fraction"], options["val_fraction"],
+                         int(config["seed"]))  # fmt: skip
+    needed = set(used["train"]) | set(used["val"])  # the test subjects are not even preprocessed
+    targets = [str(r[k]) for r in records if r["subject"] in needed for k in ("image", "mask", "dseg")]
     cmd = [sys.executable, "-m", "snakemake", *[str(Path(t).relative_to(workdir)) for t in targets],
            "--cores", args.cores, "--rerun-incomplete", "--snakefile", str(ROOT / "Snakefile"),
            "--directory", str(workdir), "--configfile", *map(str, configfiles)]  # fmt: skip
@@ -292,7 +297,7 @@ def main(argv=None) -> int:
     if args.dry_run:
         return 0
     candidates = {k: v for k, v in CANDIDATES.items() if not args.options or k in args.options}
-    table = score_options(records, masking_options(config), int(config["seed"]), candidates, device=args.device,
+    table = score_options(records, options, int(config["seed"]), candidates, device=args.device,
                           threads=args.threads, model_dir=workdir / "masking-tuning-models")  # fmt: skip
     tsv = workdir / "masking-tuning.tsv"
     if args.options and tsv.is_file():
