@@ -207,13 +207,20 @@ def score_options(
             row["seconds"] = time.perf_counter() - tick
             rows.append(row)
             log(f"{option} = {row['value']}: validation Dice {dice:.4f} (centre {centre:g}, weight {weight:g})")
-    table = pd.DataFrame(rows)
+    return mark_choices(pd.DataFrame(rows))
+
+
+def mark_choices(table: pd.DataFrame, tolerance: float = TIE_TOLERANCE) -> pd.DataFrame:
+    """``table`` with ``chosen`` set on one row per option: the highest score (``dice_on_widest`` for
+    ``min_brain_fraction``, else ``validation_dice``), or the ``current`` row when it lies within
+    ``tolerance`` of the highest."""
+    table = table.copy()
     table["chosen"] = False
     for option, group in table.groupby("option", sort=False):
         score = group["dice_on_widest"] if option == "min_brain_fraction" else group["validation_dice"]
         best = score.idxmax()
-        kept = group.index[group["current"]]
-        pick = kept[0] if len(kept) and score[best] - score[kept[0]] < TIE_TOLERANCE else best
+        kept = group.index[group["current"].astype(bool)]
+        pick = kept[0] if len(kept) and score[best] - score[kept[0]] < tolerance else best
         table.loc[pick, "chosen"] = True
     return table
 

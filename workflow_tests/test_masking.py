@@ -372,6 +372,20 @@ def test_tuning_scores_never_use_the_study_test_subjects(seed):
         assert set(used["val"]) == set(study["val"])  # scored on the study's own validation subjects
 
 
+def test_tuning_choice_keeps_the_current_value_within_the_tolerance():
+    tuning = _tuning_module()
+    rows = [  # option, value, current, validation Dice, Dice on the widest slice set
+        ("log_offset", "0.001", True, 0.900, None), ("log_offset", "0.01", False, 0.903, None),  # a tie
+        ("placement_score", "dice", True, 0.900, None), ("placement_score", "ncc", False, 0.920, None),
+        # min_brain_fraction is decided on the common (widest) slices, not on each value's own slices
+        ("min_brain_fraction", "0.5", False, 0.880, 0.880), ("min_brain_fraction", "0.6", True, 0.910, 0.870),
+        ("min_brain_fraction", "0.7", False, 0.930, 0.850),
+    ]  # fmt: skip
+    table = pd.DataFrame(rows, columns=["option", "value", "current", "validation_dice", "dice_on_widest"])
+    chosen = tuning.mark_choices(table, tolerance=0.005).query("chosen").set_index("option")["value"]
+    assert chosen.to_dict() == {"log_offset": "0.001", "placement_score": "ncc", "min_brain_fraction": "0.5"}
+
+
 def test_tuning_reads_no_test_subject_and_scores_as_the_study_would(tmp_path):
     """The test subjects' files are missing, so reading any of them would fail; the score of the current
     options is the best validation Dice of the study's own tuning grid (threshold_sensitivity.tsv)."""
