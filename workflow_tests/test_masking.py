@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 
 import nibabel as nib
@@ -329,8 +330,6 @@ def test_tiny_study_saliency_mask_beats_no_mask(tmp_path):
 def test_every_shipped_masking_option_is_a_keyword_of_the_study():
     """config.yaml's studies.masking keys (less enabled/training, which the rule reads itself) are
     passed to run_masking_study as keywords: each must be one, and the schema must know it."""
-    import inspect
-
     import yaml
 
     from conftest import REPO
@@ -342,3 +341,98 @@ def test_every_shipped_masking_option_is_a_keyword_of_the_study():
     assert options["enabled"] is True
     assert set(options) - {"enabled", "training"} <= keywords
     assert set(options) <= known
+
+
+# ---------------------------------------------------------------- tuning on the development cohort
+def _tuning_module():
+    import importlib.util
+
+    from conftest import REPO
+
+    spec = importlib.util.spec_from_file_location("masking_tuning", REPO / "benchmarks" / "masking_tuning.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("seed", range(25))
+def test_tuning_scores_never_use_the_study_test_subjects(seed):
+    """benchmarks/masking_tuning.py scores options on the study's validation subjects and fits on its
+    training subjects: for any seed and cohort size, none of them is one of the study's test subjects."""
+    tuning = _tuning_module()
+    rng = np.random.default_rng(seed)
+    for n in (3, 10, int(rng.integers(4, 60))):
+        ids = [f"{i:03d}" for i in rng.permutation(n) + 1]
+        test_fraction, val_fraction = rng.uniform(0.05, 0.6, size=2)
+        study = split_subjects(ids, test_fraction, val_fraction, seed)
+        used = tuning.scoring_split(ids, test_fraction, val_fraction, seed)
+        assert set(used) == {"train", "val"}
+        assert used["val"] and used["train"]
+        assert not (set(used["train"]) | set(used["val"])) & set(study["test"])
+        assert set(used["val"]) == set(study["val"])  # scored on the study's own validation subjects
+
+
+def test_tuning_choice_keeps_the_current_value_within_the_tolerance():
+    tuning = _tuning_module()
+    rows = [  # option, value, current, validation Dice, Dice on the widest slice set
+        ("log_offset", "0.001", True, 0.900, None), ("log_offset", "0.01", False, 0.903, None),  # a tie
+        ("placement_score", "dice", True, 0.900, None), ("placement_score", "ncc", False, 0.920, None),
+        # min_brain_fraction is decided on the common (widest) slices, not on each value's own slices
+        ("min_brain_fraction", "0.5", False, 0.880, 0.880), ("min_brain_fraction", "0.6", True, 0.910, 0.870),
+        ("min_brain_fraction", "0.7", False, 0.930, 0.850),
+    ]  # fmt: skip
+    table = pd.DataFrame(rows, columns=["option", "value", "current", "validation_dice", "dice_on_widest"])
+    chosen = tuning.mark_choices(table, tolerance=0.005).query("chosen").set_index("option")["value"]
+    assert chosen.to_dict() == {"log_offset": "0.001", "placement_score": "ncc", "min_brain_fraction": "0.5"}
+
+
+def test_tuning_reads_no_test_subject_and_scores_as_the_study_would(tmp_path):
+    """The test subjects' files are missing, so reading any of them would fail; the score of the current
+    options is the best validation Dice of the study's own tuning grid (threshold_sensitivity.tsv)."""
+    tuning = _tuning_module()
+    rng = np.random.default_rng(0)
+    subjects = [_toy_subject(tmp_path, f"sub-{i:02d}", rng) for i in range(10)]
+    options = {
+        **{k: v.default for k, v in inspect.signature(run_masking_study).parameters.items() if v.default is not v.empty},
+        **TOY_OPTIONS, **TOY_TUNING, "max_epochs": 3, "min_epochs": 1,
+    }  # fmt: skip
+    for key in ("seed", "figures", "figure_dir", "device", "threads", "lognormal_sample", "n_example_slices"):
+        options.pop(key)
+    study = run_masking_study(subjects, tmp_path / "study", seed=0, figures=False, **options)
+    test_ids = set(study["splits"].query("set == 'test'").subject)
+    hidden = [{**r, "image": tmp_path / "absent.nii.gz"} if r["subject"] in test_ids else r for r in subjects]
+    candidates = {"saliency_target": ["brain_logits", "brain_softmax"]}
+    models = tmp_path / "models"
+    table = tuning.score_options(hidden, options, seed=0, candidates=candidates, log=lambda m: None, model_dir=models)
+    # a second call reuses the stored segmenter and scores the same
+    messages: list[str] = []
+    again = tuning.score_options(hidden, options, seed=0, candidates=candidates, log=messages.append, model_dir=models)
+    assert any("reused" in m for m in messages) and not any("trained" in m for m in messages)
+    pd.testing.assert_frame_equal(again.drop(columns="seconds"), table.drop(columns="seconds"))
+    assert list(table.value) == ["brain_logits", "brain_softmax"]
+    assert list(table.current) == [True, False] and table.chosen.sum() == 1
+    assert (table.n_subjects == len(study["splits"].query("set == 'val'"))).all()
+    grid = pd.read_csv(tmp_path / "study" / "threshold_sensitivity.tsv", sep="\t").query("set == 'validation'")
+    current = table[table.current].iloc[0]
+    assert current.validation_dice == pytest.approx(grid.brain_mask_dice.max())
+    assert (current.threshold_centre, current.area_weight) == tuple(
+        grid.loc[grid.selected, ["threshold_centre", "area_weight"]].iloc[0]
+    )
+
+
+def test_study_keyword_defaults_agree_with_config_yaml():
+    """Whoever calls run_masking_study without the workflow gets the shipped config's choices."""
+    import yaml
+
+    from conftest import REPO
+
+    options = yaml.safe_load((REPO / "config.yaml").read_text())["studies"]["masking"]
+    params = inspect.signature(run_masking_study).parameters
+    for key, value in options.items():
+        if key in ("enabled", "training"):
+            continue
+        default = params[key].default
+        if isinstance(value, list):
+            assert [float(v) for v in default] == [float(v) for v in value], key
+        else:
+            assert default == value and type(default) is type(value), key

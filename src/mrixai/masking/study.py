@@ -84,7 +84,55 @@ def _masked_input(slices: SliceSet, masks: np.ndarray, percentile: float) -> np.
     return normalise_slices(slices.image * masks, percentile)
 
 
-def _placement_grid(
+def load_split_slices(
+    by_id: dict[str, dict],
+    split: dict[str, list[str]],
+    min_brain_fraction: float,
+    slice_step: int,
+    parts: Sequence[str] = ("train", "val", "test"),
+) -> dict[str, SliceSet]:
+    """The selected slices of the subjects of each of ``parts`` of ``split`` (only those are read),
+    tissue labels kept only inside the brain mask."""
+    sets = {k: extract_slices([by_id[s] for s in split[k]], min_brain_fraction, slice_step) for k in parts}
+    for sl in sets.values():
+        sl.dseg = np.where(sl.mask, sl.dseg, 0).astype(np.uint8)  # tissue only inside the brain
+    return sets
+
+
+def train_study_segmenter(train: SliceSet, val: SliceSet, normalise_percentile: float, **options):
+    """The study's segmenter: trained on the masked ``train`` slices, early-stopped on the masked
+    ``val`` slices (``options``: the keywords of :func:`mrixai.masking.train.train_segmenter`)."""
+    return train_segmenter(
+        _masked_input(train, train.mask, normalise_percentile),
+        train.dseg,
+        _masked_input(val, val.mask, normalise_percentile),
+        val.dseg,
+        **options,
+    )
+
+
+def tuning_grid(
+    tune_on_validation: bool,
+    tuning_centres: Sequence[float],
+    tuning_area_weights: Sequence[float],
+    threshold_centre: float,
+    area_weight: float,
+) -> tuple[list[float], list[float]]:
+    """The threshold centres and area weights the placement is tried with (one pair without tuning)."""
+    if not tune_on_validation:
+        return [float(threshold_centre)], [float(area_weight)]
+    centres, weights = [float(c) for c in tuning_centres], [float(w) for w in tuning_area_weights]
+    if not centres or not weights:
+        raise ValueError(f"tuning needs centres and area weights, got {tuning_centres!r}, {tuning_area_weights!r}")
+    return centres, weights
+
+
+def choose_placement(val_dice: dict[tuple[float, float], float], threshold_centre: float) -> tuple[float, float]:
+    """The (centre, area weight) of the best validation Dice; ties go to the centre nearest ``threshold_centre``."""
+    return max(val_dice, key=lambda key: (val_dice[key], -abs(key[0] - threshold_centre)))
+
+
+def placement_grid(
     enhanced: np.ndarray,
     bank,
     centres: Sequence[float],
@@ -109,14 +157,14 @@ def run_masking_study(
     seed: int = 0,
     test_fraction: float = 0.2,
     val_fraction: float = 0.2,
-    min_brain_fraction: float = 0.5,
+    min_brain_fraction: float = 0.6,
     slice_step: int = 2,
     normalise_percentile: float = 99.0,
     base_channels: int = 8,
     depth: int = 3,
-    max_epochs: int = 20,
+    max_epochs: int = 12,
     min_epochs: int = 3,
-    patience: int = 6,
+    patience: int = 4,
     batch_size: int = 16,
     learning_rate: float = 0.1,
     momentum: float = 0.9,
@@ -129,7 +177,7 @@ def run_masking_study(
     area_weight: float = 0.5,
     tune_on_validation: bool = True,
     tuning_centres: Sequence[float] = (1.0, 1.25, 1.5, 1.75, 2.0),
-    tuning_area_weights: Sequence[float] = (0.5, 0.6, 0.7),
+    tuning_area_weights: Sequence[float] = (0.5, 0.6, 0.7, 0.8),
     template_threshold: float = 0.5,
     template_scales: Sequence[float] = (0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 1.0, 1.05, 1.1, 1.15, 1.2),
     template_angles: Sequence[float] = (-10.0, 0.0, 10.0),
@@ -174,19 +222,16 @@ def run_masking_study(
     by_id = {str(r["subject"]): r for r in subjects}
     split = split_subjects(list(by_id), test_fraction, val_fraction, seed)
     log.info("split: %d train, %d validation, %d test subjects", *(len(split[k]) for k in ("train", "val", "test")))
-    sets = {k: extract_slices([by_id[s] for s in ids], min_brain_fraction, slice_step) for k, ids in split.items()}
-    for sl in sets.values():
-        sl.dseg = np.where(sl.mask, sl.dseg, 0).astype(np.uint8)  # tissue only inside the brain
+    sets = load_split_slices(by_id, split, min_brain_fraction, slice_step)
     timing["load"] = time.perf_counter() - started
 
     # 1. the segmenter, trained on masked slices
     tick = time.perf_counter()
     train, val, test = sets["train"], sets["val"], sets["test"]
-    model, history, fit_summary = train_segmenter(
-        _masked_input(train, train.mask, normalise_percentile),
-        train.dseg,
-        _masked_input(val, val.mask, normalise_percentile),
-        val.dseg,
+    model, history, fit_summary = train_study_segmenter(
+        train,
+        val,
+        normalise_percentile,
         seed=seed,
         base_channels=base_channels,
         depth=depth,
@@ -207,12 +252,7 @@ def run_masking_study(
     tick = time.perf_counter()
     template = build_template(train.mask, template_threshold)
     bank = template_bank(template, test.image.shape[1:], template_scales, template_angles)
-    if tune_on_validation:
-        centres, weights = [float(c) for c in tuning_centres], [float(w) for w in tuning_area_weights]
-        if not centres or not weights:
-            raise ValueError(f"tuning needs centres and area weights, got {tuning_centres!r}, {tuning_area_weights!r}")
-    else:
-        centres, weights = [float(threshold_centre)], [float(area_weight)]
+    centres, weights = tuning_grid(tune_on_validation, tuning_centres, tuning_area_weights, threshold_centre, area_weight)
     grid: dict[str, dict] = {}
     saliency_sets: dict[str, np.ndarray] = {}
     enhanced_sets: dict[str, np.ndarray] = {}
@@ -220,11 +260,11 @@ def run_masking_study(
         x = normalise_slices(sl.image, normalise_percentile)
         saliency_sets[name] = guided_backprop_saliency(model, x, saliency_target, batch_size, dev)
         enhanced_sets[name] = enhance_saliency(saliency_sets[name], log_offset)
-        grid[name] = _placement_grid(
+        grid[name] = placement_grid(
             enhanced_sets[name], bank, centres, weights, threshold_width, threshold_one_sided, placement_score
         )
     val_dice = {key: mask_dice(np.stack([p.mask for p in pl]), val.mask) for key, pl in grid["validation"].items()}
-    chosen_centre, chosen_weight = max(val_dice, key=lambda key: (val_dice[key], -abs(key[0] - threshold_centre)))
+    chosen_centre, chosen_weight = choose_placement(val_dice, threshold_centre)
     log.info(
         "placement: threshold centre %g, area weight %g (validation brain-mask Dice %.3f)",
         chosen_centre, chosen_weight, val_dice[(chosen_centre, chosen_weight)],
