@@ -101,7 +101,9 @@ def _synthetic_units():
         elif key == "exclude_participant_label":
             units = [u for u in units if u not in labels]
     if not units:
-        raise ValueError("exclude_participant_label leaves no synthetic subject to process")
+        raise ValueError(
+            "exclude_participant_label leaves no synthetic subject to process"
+        )
     return units
 
 
@@ -743,6 +745,8 @@ def results_page_tables(wildcards):
         if t.endswith(".tsv") and not t.endswith("_regions.tsv")
     ]
     tables += [t for t in get_masking_output(wildcards) if t.endswith(".tsv")]
+    if enabled_studies():
+        tables.append("results/qc/excluded.tsv")  # who qc.exclude / auto_exclude left out, and why
     return tables
 
 
