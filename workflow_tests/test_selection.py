@@ -117,3 +117,39 @@ def test_manual_exclusion_subjects_and_sessions():
         manual_exclusions([3], units)
     with pytest.raises(ValueError, match="leave no unit"):
         select_learning_units(units, ["01", "02", "03"])
+
+
+# --- the workflow's wiring (dry runs of the synthetic cohort) ---------------------------------
+
+
+def dry_run(tmp_path, target, **config):
+    from conftest import run_snakemake
+
+    base = {"synthetic": {"n_subjects": 6}}
+    return run_snakemake(tmp_path / "w", "-n", "--cores", "1", target, config={**base, **config}, check=False)
+
+
+def planned(proc) -> dict[str, int]:
+    import re
+
+    table = proc.stdout.split("Job stats:", 1)[1].split("Reasons:", 1)[0]
+    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
+
+
+def test_workflow_selection_and_qc_input(tmp_path):
+    # exclude_participant_label drops a synthetic subject before anything is generated
+    proc = dry_run(tmp_path, "preprocess", exclude_participant_label=["002"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert planned(proc)["correct_bias"] == 5 and "sub-002_" not in proc.stdout
+    proc = dry_run(tmp_path, "preprocess", exclude_participant_label=["999"])
+    text = proc.stdout + proc.stderr  # a dry run prints its errors on stdout
+    assert proc.returncode != 0 and "exclude_participant_label" in text and "'999'" in text
+    # qc.exclude of an unknown subject stops the run while planning, naming it
+    proc = dry_run(tmp_path, "results/samples/labels.tsv", qc={"exclude": ["077"]})
+    text = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "qc.exclude names" in text and "077" in text
+    # labels wait for the group QC table only when auto_exclude is on
+    off = planned(dry_run(tmp_path, "results/samples/labels.tsv", qc={"exclude": ["003"]}))
+    on = planned(dry_run(tmp_path, "results/samples/labels.tsv", qc={"auto_exclude": True}))
+    assert "summarize_qc" not in off and off["make_labels"] == 1
+    assert on["summarize_qc"] == 1 and on["plot_subject_qc"] == 6 and on["make_labels"] == 1
