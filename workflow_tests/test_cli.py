@@ -25,14 +25,21 @@ IXI_SAMPLE = (REPO / ".." / "shared" / "data" / "ixi_sample").resolve()
 ENV = {**os.environ, "PYTHONPATH": str(REPO / "src"), "PYTHONUNBUFFERED": "1"}
 
 
-def make_bids(root: Path, subjects=("01", "02", "03"), extra: dict[str, np.ndarray] | None = None) -> Path:
+def make_bids(
+    root: Path, subjects=("01", "02", "03"), extra: dict[str, np.ndarray] | None = None
+) -> Path:
     """A tiny valid BIDS dataset: one 24^3 2 mm T1w per subject and a participants.tsv."""
     for i, s in enumerate(subjects):
         write(root / f"sub-{s}/anat/sub-{s}_T1w.nii.gz", volume((24, 24, 24), seed=i))
     for rel, data in (extra or {}).items():
         write(root / rel, data)
-    rows = [f"sub-{s}\t{30 + 20 * i}\t{'FM'[i % 2]}\t{'CN' if i % 2 else 'AD'}" for i, s in enumerate(subjects)]
-    (root / "participants.tsv").write_text("participant_id\tage\tsex\tdiagnosis\n" + "\n".join(rows) + "\n")
+    rows = [
+        f"sub-{s}\t{30 + 20 * i}\t{'FM'[i % 2]}\t{'CN' if i % 2 else 'AD'}"
+        for i, s in enumerate(subjects)
+    ]
+    (root / "participants.tsv").write_text(
+        "participant_id\tage\tsex\tdiagnosis\n" + "\n".join(rows) + "\n"
+    )
     (root / "dataset_description.json").write_text('{"Name": "tiny", "BIDSVersion": "1.8.0"}\n')
     return root
 
@@ -143,7 +150,9 @@ def test_dry_run_plans_preprocess_under_output_dir(tmp_path):
     cwd = tmp_path / "elsewhere"
     cwd.mkdir()
     before = {"repo": listing(REPO), "bids": listing(bids), "cwd": listing(cwd)}
-    proc = cli(str(bids), "out", "participant", "--dry-run", "--participant-label", "01", "03", cwd=cwd)
+    proc = cli(
+        str(bids), "out", "participant", "--dry-run", "--participant-label", "01", "03", cwd=cwd
+    )
     assert proc.returncode == 0, proc.stderr[-4000:]
     counts = job_counts(proc.stdout)
     # two subjects' preprocessing and QC, one group QC table, nothing from the learning stages
@@ -157,7 +166,9 @@ def test_dry_run_plans_preprocess_under_output_dir(tmp_path):
     paths = [p.strip() for line in planned for p in line.split(",")]
     assert paths and all(not p.startswith(("/", "..")) for p in paths), paths
     out = cwd / "out"
-    assert (out / ".snakemake").is_dir() and (out / "results" / "validation" / "report.tsv").is_file()
+    assert (out / ".snakemake").is_dir() and (
+        out / "results" / "validation" / "report.tsv"
+    ).is_file()
     # nothing written anywhere else: not in the dataset, the workflow folder or the caller's folder
     assert listing(bids) == before["bids"]
     assert listing(REPO) == before["repo"]

@@ -111,7 +111,9 @@ def test_manual_exclusion_subjects_and_sessions():
     out = manual_exclusions(["01", "02_ses-1"], units)
     assert list(out["unit"]) == ["01_ses-1", "01_ses-2", "02_ses-1"]
     assert list(out["subject"]) == ["01", "01", "02"]
-    with pytest.raises(ValueError, match="qc.exclude names subjects or units that are not processed: 07, 02_ses-9"):
+    with pytest.raises(
+        ValueError, match="qc.exclude names subjects or units that are not processed: 07, 02_ses-9"
+    ):
         manual_exclusions(["03", "07", "02_ses-9"], units)
     with pytest.raises(ValueError, match="qc.exclude 3 must be text"):
         manual_exclusions([3], units)
@@ -126,7 +128,9 @@ def dry_run(tmp_path, target, **config):
     from conftest import run_snakemake
 
     base = {"synthetic": {"n_subjects": 6}}
-    return run_snakemake(tmp_path / "w", "-n", "--cores", "1", target, config={**base, **config}, check=False)
+    return run_snakemake(
+        tmp_path / "w", "-n", "--cores", "1", target, config={**base, **config}, check=False
+    )
 
 
 def planned(proc) -> dict[str, int]:

@@ -231,7 +231,9 @@ def _describe_filters(filters: Mapping[str, str]) -> str:
     return ", ".join(f"{k}={v}" for k, v in filters.items()) or "none"
 
 
-def _ambiguity(prefix: str, contrast: str, found: Sequence[Path], filters: Mapping[str, str]) -> str:
+def _ambiguity(
+    prefix: str, contrast: str, found: Sequence[Path], filters: Mapping[str, str]
+) -> str:
     """Say which images of one unit compete and which filter would choose between them."""
     ents = [entities(p.name) for p in found]
     keys = sorted({k for e in ents for k in e} - {"sub", "ses"})
@@ -408,9 +410,7 @@ def index_bids(
             )
         labels = [lab for lab in labels if lab not in set(unwanted)]
         if not labels:
-            raise BidsError(
-                f"{bids_dir}: exclude_participant_label leaves no subject to process"
-            )
+            raise BidsError(f"{bids_dir}: exclude_participant_label leaves no subject to process")
         log.info(
             "exclude_participant_label leaves out %d subject(s): %s",
             len(set(unwanted)),
@@ -554,9 +554,7 @@ def _index_subject(
                 Problem(
                     lab,
                     str(folder),
-                    (
-                        f"{folder}: no session ses-{ses} (bids_filters.ses); sessions found: {found}"
-                    ),
+                    (f"{folder}: no session ses-{ses} (bids_filters.ses); sessions found: {found}"),
                 )
             )
             return

@@ -47,7 +47,9 @@ def _cores(value: str) -> str:
     if value == "all":
         return value
     if not value.isdigit() or int(value) < 1:
-        raise argparse.ArgumentTypeError(f"--cores must be a positive integer or 'all', got {value!r}")
+        raise argparse.ArgumentTypeError(
+            f"--cores must be a positive integer or 'all', got {value!r}"
+        )
     return value
 
 
@@ -66,7 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
             "The plain 'snakemake' command in the workflow folder keeps working."
         ),
     )
-    parser.add_argument("bids_dir", metavar="BIDS_DIR", type=Path, help="the raw BIDS dataset (read only)")
+    parser.add_argument(
+        "bids_dir", metavar="BIDS_DIR", type=Path, help="the raw BIDS dataset (read only)"
+    )
     parser.add_argument(
         "output_dir", metavar="OUTPUT_DIR", type=Path,
         help="where results/, .snakemake/ and the logs are written (created if missing)",

@@ -98,8 +98,12 @@ def auto_exclusions(group_qc: pd.DataFrame, outlier_z: float) -> pd.DataFrame:
         if reasons:
             unit = str(rec["subject"])
             rows.append(
-                {"unit": unit, "subject": unit_subject(unit), "source": "qc.auto_exclude",
-                 "reason": "; ".join(reasons)}
+                {
+                    "unit": unit,
+                    "subject": unit_subject(unit),
+                    "source": "qc.auto_exclude",
+                    "reason": "; ".join(reasons),
+                }
             )
     return pd.DataFrame(rows, columns=list(EXCLUSION_COLUMNS))
 
@@ -120,8 +124,12 @@ def manual_exclusions(labels: Sequence[str], units: Sequence[str]) -> pd.DataFra
             unknown.append(raw)
         for unit in hits:
             rows.append(
-                {"unit": unit, "subject": unit_subject(unit), "source": "qc.exclude",
-                 "reason": f"listed in qc.exclude ({raw})"}
+                {
+                    "unit": unit,
+                    "subject": unit_subject(unit),
+                    "source": "qc.exclude",
+                    "reason": f"listed in qc.exclude ({raw})",
+                }
             )
     if unknown:
         raise ValueError(
