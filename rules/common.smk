@@ -746,7 +746,8 @@ def results_page_tables(wildcards):
     ]
     tables += [t for t in get_masking_output(wildcards) if t.endswith(".tsv")]
     if enabled_studies():
-        tables.append("results/qc/excluded.tsv")  # who qc.exclude / auto_exclude left out, and why
+        # who qc.exclude / qc.auto_exclude left out of the learning stages, and why
+        tables.append("results/qc/excluded.tsv")
     return tables
 
 
