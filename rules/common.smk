@@ -88,14 +88,22 @@ def pkg(*modules):
 def _synthetic_units():
     n = int(config.get("synthetic", {}).get("n_subjects", 40))
     units = [f"{i:03d}" for i in range(1, n + 1)]
-    wanted = config.get("participant_label") or []
-    if wanted:
-        unknown = sorted(set(wanted) - set(units))
+    for key in ("participant_label", "exclude_participant_label"):
+        labels = [str(s).removeprefix("sub-") for s in config.get(key) or []]
+        unknown = sorted(set(labels) - set(units))
         if unknown:
             raise ValueError(
-                f"participant_label names subjects the synthetic cohort does not have: {unknown}"
+                f"{key} names subjects the synthetic cohort does not have: {unknown} "
+                f"(it has {units[0]}..{units[-1]})"
             )
-        units = [u for u in units if u in wanted]
+        if key == "participant_label" and labels:
+            units = [u for u in units if u in labels]
+        elif key == "exclude_participant_label":
+            units = [u for u in units if u not in labels]
+    if not units:
+        raise ValueError(
+            "exclude_participant_label leaves no synthetic subject to process"
+        )
     return units
 
 
@@ -104,7 +112,13 @@ def _bids_index():
 
     if not BIDS_DIR:
         raise ValueError("dataset is 'bids' but bids_dir is not set in the config")
-    return index_bids(BIDS_DIR, CONTRAST, config.get("participant_label") or [])
+    return index_bids(
+        BIDS_DIR,
+        CONTRAST,
+        config.get("participant_label") or [],
+        exclude_participant_label=config.get("exclude_participant_label") or [],
+        filters=config.get("bids_filters") or {},
+    )
 
 
 def _validated_units(index):
@@ -147,6 +161,22 @@ else:
     BIDS_INDEX = _bids_index()
     UNITS = _validated_units(BIDS_INDEX)
     RAW = {u: str(BIDS_INDEX.images[u].path) for u in UNITS}
+
+
+# Units left out of labels, splits and everything after them (they are still preprocessed and
+# QC'd). qc.exclude is checked here, before any job runs; qc.auto_exclude makes the group QC table
+# an input of make_labels, which writes every exclusion and its reason to results/qc/excluded.tsv.
+QC_EXCLUDE = list(config["qc"].get("exclude") or [])
+QC_AUTO_EXCLUDE = bool(config["qc"].get("auto_exclude", False))
+if QC_EXCLUDE and UNITS:
+    from mrixai.selection import manual_exclusions
+
+    manual_exclusions(QC_EXCLUDE, UNITS)  # raises naming labels that match no unit
+
+
+def labels_qc_input(wildcards):
+    """The group QC table, when QC auto-exclusion is on (make_labels then waits for all QC)."""
+    return {"qc": "results/qc/group_qc.tsv"} if QC_AUTO_EXCLUDE else {}
 
 
 def raw_image(wildcards):
@@ -715,6 +745,9 @@ def results_page_tables(wildcards):
         if t.endswith(".tsv") and not t.endswith("_regions.tsv")
     ]
     tables += [t for t in get_masking_output(wildcards) if t.endswith(".tsv")]
+    if enabled_studies():
+        # who qc.exclude / qc.auto_exclude left out of the learning stages, and why
+        tables.append("results/qc/excluded.tsv")
     return tables
 
 

@@ -3,10 +3,12 @@
 
 rule make_labels:
     input:
+        unpack(labels_qc_input),
         participants=PARTICIPANTS,
-        code=pkg("learn/labels.py", "io.py"),
+        code=pkg("learn/labels.py", "selection.py", "io.py"),
     output:
         tsv=f"{SAMPLES}/labels.tsv",
+        excluded="results/qc/excluded.tsv",
     log:
         f"{LOGS}/make_labels.log",
     benchmark:
@@ -19,6 +21,8 @@ rule make_labels:
         runtime=2,
     params:
         units=UNITS,
+        exclude=QC_EXCLUDE,
+        outlier_z=config["qc"]["outlier_z"],
         column=config["label"]["column"],
         groups=config["label"]["groups"],
         min_per_group=3,

@@ -213,20 +213,113 @@ def test_duplicate_ids(tmp_path):
     assert "only in letter case" in messages(index, "AB")[0]
 
 
-def test_several_runs_is_a_warning(tmp_path):
+def test_two_runs_without_a_deciding_filter_stop_indexing(tmp_path):
+    """Two T1w runs of one subject: no silent choice; the error names the subject and both files.
+
+    (Taking the first run, as an earlier version did, hid from the user which image was analysed.)
+    """
     root = make_tree(
         tmp_path / "ds",
         [
             "sub-01/anat/sub-01_run-2_T1w.nii.gz",
             "sub-01/anat/sub-01_run-1_T1w.nii.gz",
+            "sub-02/anat/sub-02_T1w.nii.gz",
         ],
-        ["sub-01"],
+        ["sub-01", "sub-02"],
     )
-    index = index_bids(root, "T1w")
-    assert index.errors == []
-    (w,) = messages(index, "01", "warning")
-    assert str(root / "sub-01/anat") in w and "2 T1w images" in w
-    assert index.images["01"].path.name == "sub-01_run-1_T1w.nii.gz"
+    with pytest.raises(BidsError) as err:
+        index_bids(root, "T1w")
+    msg = str(err.value)
+    assert "sub-01" in msg and "sub-02" not in msg
+    assert str(root / "sub-01/anat/sub-01_run-1_T1w.nii.gz") in msg
+    assert str(root / "sub-01/anat/sub-01_run-2_T1w.nii.gz") in msg
+    assert "bids_filters.run" in msg
+    # the filter decides; run compares as a number, so 1 matches run-1 and "01" too
+    for run in (2, "2", "02"):
+        index = index_bids(root, "T1w", filters={"run": run})
+        assert index.images["01"].path.name == "sub-01_run-2_T1w.nii.gz"
+        # sub-02 has no run entity at all, so it has no image matching run=2
+        (msg02,) = messages(index, "02")
+        assert "bids_filters run=2" in msg02 and "sub-02_T1w.nii.gz" in msg02
+
+
+def test_filters_acq_and_rec(tmp_path):
+    root = make_tree(
+        tmp_path / "ds",
+        [
+            "sub-01/anat/sub-01_acq-mprage_T1w.nii.gz",
+            "sub-01/anat/sub-01_acq-spgr_T1w.nii.gz",
+            "sub-02/anat/sub-02_acq-mprage_rec-norm_T1w.nii.gz",
+            "sub-02/anat/sub-02_acq-mprage_rec-raw_T1w.nii.gz",
+        ],
+        ["sub-01", "sub-02"],
+    )
+    with pytest.raises(BidsError) as err:
+        index_bids(root, "T1w")
+    msg = str(err.value)
+    # both subjects are ambiguous, and both are listed at once, each with what would decide
+    assert "2 unit(s)" in msg
+    assert "sub-01_acq-spgr_T1w.nii.gz" in msg and "bids_filters.acq" in msg
+    assert "sub-02_acq-mprage_rec-raw_T1w.nii.gz" in msg and "bids_filters.rec" in msg
+    with pytest.raises(BidsError, match="sub-02: 2 T1w images match.*bids_filters.rec"):
+        index_bids(root, "T1w", filters={"acq": "mprage"})
+    index = index_bids(root, "T1w", filters={"acq": "mprage", "rec": "norm"})
+    assert index.images["02"].path.name == "sub-02_acq-mprage_rec-norm_T1w.nii.gz"
+    assert messages(index, "01") and "rec=norm" in messages(index, "01")[0]
+    index = index_bids(root, "T1w", filters={"acq": "spgr", "rec": None}, participant_label=["01"])
+    assert index.problems == []
+    assert index.images["01"].path.name == "sub-01_acq-spgr_T1w.nii.gz"
+    with pytest.raises(ValueError, match="bids_filters.echo: unknown entity"):
+        index_bids(root, "T1w", filters={"echo": "1"})
+    with pytest.raises(ValueError, match="bids_filters.acq must be a BIDS label"):
+        index_bids(root, "T1w", filters={"acq": "mp rage"})
+    with pytest.raises(ValueError, match="bids_filters.run must be a non-negative integer"):
+        index_bids(root, "T1w", filters={"run": "a"})
+
+
+def test_filter_ses_keeps_one_session(tmp_path):
+    root = make_tree(
+        tmp_path / "ds",
+        [
+            "sub-01/ses-1/anat/sub-01_ses-1_T1w.nii.gz",
+            "sub-01/ses-2/anat/sub-01_ses-2_T1w.nii.gz",
+            "sub-02/ses-2/anat/sub-02_ses-2_T1w.nii.gz",
+        ],
+        ["sub-01", "sub-02"],
+    )
+    assert list(index_bids(root, "T1w").images) == ["01_ses-1", "01_ses-2", "02_ses-2"]
+    index = index_bids(root, "T1w", filters={"ses": "2"})
+    assert list(index.images) == ["01_ses-2", "02_ses-2"]
+    assert index.problems == []
+    index = index_bids(root, "T1w", filters={"ses": "ses-1"})  # the prefix is tolerated
+    assert list(index.images) == ["01_ses-1"]
+    (msg,) = messages(index, "02")
+    assert str(root / "sub-02") in msg and "no session ses-1" in msg and "ses-2" in msg
+
+
+def test_exclude_participant_label(tmp_path):
+    root = make_tree(
+        tmp_path / "ds",
+        [f"sub-{s}/anat/sub-{s}_T1w.nii.gz" for s in ("01", "02", "03")]
+        # sub-04 has two runs: excluding it must also stop its ambiguity from mattering
+        + ["sub-04/anat/sub-04_run-1_T1w.nii.gz", "sub-04/anat/sub-04_run-2_T1w.nii.gz"],
+        ["sub-01", "sub-02", "sub-03", "sub-04"],
+    )
+    index = index_bids(root, "T1w", exclude_participant_label=["02", "sub-04"])
+    assert list(index.images) == ["01", "03"]
+    assert index.problems == []
+    assert list(index.participants["participant_id"]) == ["sub-01", "sub-03"]
+    # with participant_label, exclusion applies to what is left
+    index = index_bids(
+        root, "T1w", participant_label=["01", "02"], exclude_participant_label=["02"]
+    )
+    assert list(index.images) == ["01"]
+    with pytest.raises(BidsError, match="exclude_participant_label names subjects .*: 07, 09"):
+        index_bids(root, "T1w", exclude_participant_label=["09", "01", "07"])
+    with pytest.raises(BidsError, match="exclude_participant_label leaves no subject"):
+        index_bids(root, "T1w", exclude_participant_label=["01", "02", "03", "04"])
+    with pytest.raises(BidsError, match="exclude_participant_label 2 must be text"):
+        index_bids(root, "T1w", exclude_participant_label=[2])
 
 
 def test_participant_label_restricts(tmp_path):

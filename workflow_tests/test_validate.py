@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mrixai.bids import index_bids
+from mrixai.bids import BidsError, index_bids
 from mrixai.validate import InputValidationError, check_image, load_checked, validate_dataset
 
 IXI_SAMPLE = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "ixi_sample"
@@ -424,14 +424,28 @@ def test_skip_mode_with_sessions_and_warnings(tmp_path, caplog):
     root = tmp_path / "bids"
     write(root / "sub-01/ses-1/anat/sub-01_ses-1_run-1_T1w.nii.gz")
     write(root / "sub-01/ses-1/anat/sub-01_ses-1_run-2_T1w.nii.gz")
-    write(root / "sub-01/ses-2/anat/sub-01_ses-2_T1w.nii.gz", np.zeros((16, 16, 16), np.float32))
+    write(
+        root / "sub-01/ses-2/anat/sub-01_ses-2_run-1_T1w.nii.gz", np.zeros((16, 16, 16), np.float32)
+    )
+    write(root / "sub-01/anat/sub-01_T1w.nii.gz")  # outside the session folders: a warning
     (root / "participants.tsv").write_text("participant_id\nsub-01\n")
+    # two runs in ses-1 and no run filter: indexing refuses to choose (see test_bids.py)
+    with pytest.raises(BidsError, match="sub-01_ses-1: 2 T1w images"):
+        index_bids(root, "T1w")
     with caplog.at_level(logging.WARNING, logger="mrixai"):
         report = validate_dataset(
-            index_bids(root, "T1w"), RES, 3.0, "skip", tmp_path / "r.tsv", tmp_path / "a.tsv"
+            index_bids(root, "T1w", filters={"run": 1}),
+            RES,
+            3.0,
+            "skip",
+            tmp_path / "r.tsv",
+            tmp_path / "a.tsv",
         )
-    assert dict(zip(report.unit, report.status)) == {"01_ses-1": "ok", "01_ses-2": "skipped"}
-    assert "warning:" in report.reason[0] and "2 T1w images" in report.reason[0]
+    # the report also lists the subject-level warning (unit "01"), which stops nothing
+    status = dict(zip(report.unit, report.status))
+    assert status == {"01": "ok", "01_ses-1": "ok", "01_ses-2": "skipped"}
+    reason = dict(zip(report.unit, report.reason))
+    assert "warning:" in reason["01"] and "outside the session folders" in reason["01"]
     assert any(
         "all zero" in r.getMessage() and "01_ses-2" in r.getMessage() for r in caplog.records
     )

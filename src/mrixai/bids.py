@@ -16,6 +16,15 @@ subject and its ID is the subject label (``sub-01`` -> ``01``). With sessions
 reads ``sub-01_ses-2`` as in BIDS file names. Labels must be letters and digits only (as BIDS
 requires), which keeps unit IDs safe in file names and Snakemake wildcards; use
 :data:`UNIT_ID_PATTERN` as the wildcard constraint.
+
+Input selection
+---------------
+``participant_label`` keeps only the named subjects and ``exclude_participant_label`` drops
+named subjects (either naming an unknown subject is an error). ``filters`` choose the structural
+image by its BIDS entities (``ses``, ``acq``, ``run``, ``rec``; None = any), as fMRIPrep's
+``--bids-filter-file`` does: a file matches when it carries the entity with that value. When
+several images of one unit still match, indexing stops with a :class:`BidsError` naming the
+unit, every candidate and the filter that would decide; it never picks one silently.
 """
 
 from __future__ import annotations
@@ -23,7 +32,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,6 +47,8 @@ UNIT_ID_PATTERN = rf"{LABEL_PATTERN}(?:_ses-{LABEL_PATTERN})?"
 
 _LABEL_RE = re.compile(rf"^{LABEL_PATTERN}$")
 _NIFTI_SUFFIXES = (".nii.gz", ".nii")
+#: BIDS entities that ``filters`` (config ``bids_filters``) may constrain.
+FILTER_ENTITIES = ("ses", "acq", "run", "rec")
 
 
 class BidsError(ValueError):
@@ -142,6 +153,111 @@ def _unsafe_reason(label: str) -> str:
     return "BIDS labels may hold only letters and digits"
 
 
+def _check_labels(raw_labels: Sequence[object], key: str) -> list[str]:
+    """Subject labels from a config list, ``sub-`` removed; BidsError naming ``key`` if unusable."""
+    labels = []
+    for raw in raw_labels:
+        if not isinstance(raw, str):
+            raise BidsError(
+                f"{key} {raw!r} must be text; quote it in YAML ('01', not 01, "
+                "which YAML reads as the number 1)"
+            )
+        lab = raw[len("sub-") :] if raw.startswith("sub-") else raw
+        if not is_safe_label(lab):
+            raise BidsError(f"{key} {raw!r} is not a valid subject label: {_unsafe_reason(lab)}")
+        labels.append(lab)
+    return labels
+
+
+def check_filters(filters: Mapping[str, object] | None) -> dict[str, str]:
+    """The set entity filters as text (``run`` as a number without leading zeros).
+
+    Raises ValueError naming ``bids_filters.<key>`` for an unknown entity, or a value that is not
+    a BIDS label (letters and digits) or, for ``run``, not a non-negative integer.
+    """
+    if filters is None:
+        return {}
+    if not isinstance(filters, Mapping):
+        raise ValueError(f"bids_filters must be a mapping of entity to value, got {filters!r}")
+    out = {}
+    for key, value in filters.items():
+        if key not in FILTER_ENTITIES:
+            raise ValueError(
+                f"bids_filters.{key}: unknown entity; use {', '.join(FILTER_ENTITIES)}"
+            )
+        if value is None:
+            continue
+        if key == "run":
+            if isinstance(value, bool) or not re.fullmatch(r"[0-9]+", str(value)):
+                raise ValueError(
+                    f"bids_filters.run must be a non-negative integer (run-<index>), got {value!r}"
+                )
+            out[key] = str(int(value))
+        else:
+            text = str(value)
+            text = text[len(key) + 1 :] if text.startswith(f"{key}-") else text
+            if isinstance(value, bool) or not is_safe_label(text):
+                raise ValueError(
+                    f"bids_filters.{key} must be a BIDS label (letters and digits), got {value!r}"
+                )
+            out[key] = text
+    return out
+
+
+def entities(name: str) -> dict[str, str]:
+    """The ``key-value`` entities of a BIDS file name, e.g. ``sub-01_run-2_T1w.nii.gz``."""
+    stem = name.split(".", 1)[0]
+    return dict(part.split("-", 1) for part in stem.split("_") if "-" in part)
+
+
+def _matches(name: str, filters: Mapping[str, str]) -> bool:
+    """True if the file name carries every filtered entity with the filtered value."""
+    ents = entities(name)
+    for key, value in filters.items():
+        if key == "ses":
+            continue  # sessions are chosen by folder
+        have = ents.get(key)
+        if have is None:
+            return False
+        if key == "run":
+            if not have.isdigit() or int(have) != int(value):
+                return False
+        elif have != value:
+            return False
+    return True
+
+
+def _describe_filters(filters: Mapping[str, str]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in filters.items()) or "none"
+
+
+def _ambiguity(
+    prefix: str, contrast: str, found: Sequence[Path], filters: Mapping[str, str]
+) -> str:
+    """Say which images of one unit compete and which filter would choose between them."""
+    ents = [entities(p.name) for p in found]
+    keys = sorted({k for e in ents for k in e} - {"sub", "ses"})
+    differ = [k for k in keys if len({e.get(k) for e in ents}) > 1]
+    deciding = [k for k in differ if k in FILTER_ENTITIES]
+    if deciding:
+        hint = "; set " + " or ".join(
+            f"bids_filters.{k} (values here: "
+            f"{', '.join(sorted({e[k] for e in ents if k in e}))})"
+            for k in deciding
+        )
+        if any(any(k not in e for k in deciding) for e in ents):
+            hint += " or remove the files that lack that entity"
+    else:
+        hint = (
+            f"; they differ in {', '.join(differ) or 'nothing but the extension'}, which no "
+            "bids_filters key selects: remove or move the images not to use"
+        )
+    return (
+        f"{prefix}: {len(found)} {contrast} images match (bids_filters: "
+        f"{_describe_filters(filters)}): {', '.join(str(p) for p in found)}{hint}"
+    )
+
+
 def read_participants(bids_dir: str | Path) -> pd.DataFrame:
     """Read ``participants.tsv`` of ``bids_dir``; raise :class:`BidsError` if missing, empty or malformed.
 
@@ -189,7 +305,11 @@ def read_participants(bids_dir: str | Path) -> pd.DataFrame:
 
 
 def index_bids(
-    bids_dir: str | Path, contrast: str, participant_label: Sequence[str] = ()
+    bids_dir: str | Path,
+    contrast: str,
+    participant_label: Sequence[str] = (),
+    exclude_participant_label: Sequence[str] = (),
+    filters: Mapping[str, object] | None = None,
 ) -> BidsIndex:
     """Find the ``contrast`` image of every subject (and session) of a BIDS dataset.
 
@@ -200,29 +320,38 @@ def index_bids(
         bids_dir: the dataset root.
         contrast: image suffix to use, e.g. ``T1w`` or ``T2w``.
         participant_label: subject labels to keep (with or without ``sub-``); empty keeps all.
+        exclude_participant_label: subject labels to leave out (with or without ``sub-``).
+        filters: entity -> value for ``ses``, ``acq``, ``run``, ``rec`` (None or missing = any);
+            ``run`` compares as a number (``run: 1`` matches ``run-01``).
 
     Returns:
         A :class:`BidsIndex`. Subject-level problems are in ``.problems``: no image of the
-        contrast, a ``participants.tsv`` row without a folder or a folder without a row, unsafe
-        IDs (path separators, ``..``, whitespace, anything but letters and digits), IDs listed
-        twice or differing only in letter case (errors); several images of the contrast for one
-        unit (a warning: the first in sorted order is used).
+        contrast (or none matching ``filters``), a ``participants.tsv`` row without a folder or a
+        folder without a row, unsafe IDs (path separators, ``..``, whitespace, anything but
+        letters and digits), IDs listed twice or differing only in letter case (errors).
 
     Raises:
         BidsError: ``bids_dir`` is not a folder; ``participants.tsv`` is missing, empty or lacks
-            ``participant_id``; a requested label is unsafe or names no subject; no subject is left.
-        ValueError: ``contrast`` is not a plain suffix.
+            ``participant_id``; a requested or excluded label is unsafe or names no subject; no
+            subject is left; several images of one unit match ``filters`` (the message names the
+            unit, every candidate, and which filter would decide).
+        ValueError: ``contrast`` is not a plain suffix; ``filters`` has an unknown key or a value
+            that is not a BIDS label.
     """
     if not isinstance(contrast, str) or not is_safe_label(contrast):
         raise ValueError(f"contrast must be a BIDS suffix such as 'T1w' or 'T2w', got {contrast!r}")
     if isinstance(participant_label, str):
         participant_label = [participant_label]
+    if isinstance(exclude_participant_label, str):
+        exclude_participant_label = [exclude_participant_label]
+    filters = check_filters(filters)
     bids_dir = Path(bids_dir)
     if not bids_dir.is_dir():
         raise BidsError(f"{bids_dir}: BIDS directory not found (bids_dir in the configuration)")
     tsv_path = bids_dir / "participants.tsv"
     table = read_participants(bids_dir)
     problems: list[Problem] = []
+    ambiguous: list[str] = []
 
     # participants.tsv rows: id -> list of line numbers (header is line 1)
     rows: dict[str, list[int]] = {}
@@ -263,20 +392,7 @@ def index_bids(
 
     labels = sorted(set(folders) | set(rows))
     if participant_label:
-        wanted = []
-        for raw in participant_label:
-            if not isinstance(raw, str):
-                raise BidsError(
-                    f"participant_label {raw!r} must be text; quote it in YAML ('01', not 01, "
-                    "which YAML reads as the number 1)"
-                )
-            lab = raw[len("sub-") :] if raw.startswith("sub-") else raw
-            if not is_safe_label(lab):
-                raise BidsError(
-                    f"participant_label {raw!r} is not a valid subject label: "
-                    f"{_unsafe_reason(lab)}"
-                )
-            wanted.append(lab)
+        wanted = _check_labels(participant_label, "participant_label")
         missing = sorted(set(wanted) - set(labels))
         if missing:
             raise BidsError(
@@ -284,6 +400,23 @@ def index_bids(
                 f"folder nor a participants.tsv row: {', '.join(missing)}"
             )
         labels = sorted(set(wanted))
+    if exclude_participant_label:
+        unwanted = _check_labels(exclude_participant_label, "exclude_participant_label")
+        missing = sorted(set(unwanted) - set(folders) - set(rows))
+        if missing:
+            raise BidsError(
+                f"{bids_dir}: exclude_participant_label names subjects that are neither a "
+                f"sub-<label> folder nor a participants.tsv row: {', '.join(missing)}"
+            )
+        labels = [lab for lab in labels if lab not in set(unwanted)]
+        if not labels:
+            raise BidsError(f"{bids_dir}: exclude_participant_label leaves no subject to process")
+        log.info(
+            "exclude_participant_label leaves out %d subject(s): %s",
+            len(set(unwanted)),
+            ", ".join(sorted(set(unwanted))),
+        )
+    if participant_label or exclude_participant_label:
         keep = table["participant_id"].isin([f"sub-{lab}" for lab in labels])
         table = table[keep].reset_index(drop=True)
 
@@ -355,8 +488,13 @@ def index_bids(
                     ),
                 )
             )
-        _index_subject(folder, lab, contrast, images, problems)
+        _index_subject(folder, lab, contrast, images, problems, filters, ambiguous)
 
+    if ambiguous:
+        raise BidsError(
+            f"{bids_dir}: several {contrast} images match for {len(ambiguous)} unit(s), and "
+            "mrixai does not pick one silently:\n  " + "\n  ".join(ambiguous)
+        )
     if not images and not problems:
         raise BidsError(f"{bids_dir}: no subject left to process")
     problems.sort(key=lambda p: (p.unit, p.severity != "error", p.path))
@@ -390,19 +528,40 @@ def _list_images(anat: Path, prefix: str, contrast: str) -> tuple[list[Path], li
 
 
 def _index_subject(
-    folder: Path, lab: str, contrast: str, images: dict[str, ImageRecord], problems: list[Problem]
+    folder: Path,
+    lab: str,
+    contrast: str,
+    images: dict[str, ImageRecord],
+    problems: list[Problem],
+    filters: Mapping[str, str] | None = None,
+    ambiguous: list[str] | None = None,
 ) -> None:
-    """Add the units of one subject folder to ``images``; record its problems."""
+    """Add the units of one subject folder to ``images``; record its problems and ambiguities."""
+    filters = filters or {}
+    ambiguous = [] if ambiguous is None else ambiguous
     pid = f"sub-{lab}"
     sessions = sorted(
         e.name[len("ses-") :]
         for e in os.scandir(folder)
         if e.name.startswith("ses-") and e.is_dir()
     )
+    args = (contrast, images, problems, filters, ambiguous)
+    if "ses" in filters:
+        ses = filters["ses"]
+        if ses not in sessions:
+            found = ", ".join(f"ses-{s}" for s in sessions) or "none"
+            problems.append(
+                Problem(
+                    lab,
+                    str(folder),
+                    (f"{folder}: no session ses-{ses} (bids_filters.ses); sessions found: {found}"),
+                )
+            )
+            return
+        _add_unit(folder / f"ses-{ses}" / "anat", lab, pid, ses, *args, missing_is_error=True)
+        return
     if not sessions:
-        _add_unit(
-            folder / "anat", lab, pid, None, contrast, images, problems, missing_is_error=True
-        )
+        _add_unit(folder / "anat", lab, pid, None, *args, missing_is_error=True)
         return
     stray, _ = _list_images(folder / "anat", pid, contrast)
     if stray:
@@ -432,19 +591,17 @@ def _index_subject(
                 )
             )
     has_any = any(
-        _list_images(folder / f"ses-{s}" / "anat", f"{pid}_ses-{s}", contrast)[0] for s in safe
+        _filtered(folder / f"ses-{s}" / "anat", f"{pid}_ses-{s}", contrast, filters) for s in safe
     )
     for ses in safe:
         _add_unit(
-            folder / f"ses-{ses}" / "anat",
-            lab,
-            pid,
-            ses,
-            contrast,
-            images,
-            problems,
-            missing_is_error=not has_any,
+            folder / f"ses-{ses}" / "anat", lab, pid, ses, *args, missing_is_error=not has_any
         )
+
+
+def _filtered(anat: Path, prefix: str, contrast: str, filters: Mapping[str, str]) -> list[Path]:
+    """Images of ``contrast`` in ``anat`` that match ``filters``."""
+    return [p for p in _list_images(anat, prefix, contrast)[0] if _matches(p.name, filters)]
 
 
 def _add_unit(
@@ -455,12 +612,28 @@ def _add_unit(
     contrast: str,
     images: dict[str, ImageRecord],
     problems: list[Problem],
+    filters: Mapping[str, str],
+    ambiguous: list[str],
     missing_is_error: bool,
 ) -> None:
-    """Add the unit whose images lie in ``anat``; record a missing contrast or extra runs."""
+    """Add the unit whose images lie in ``anat``; record a missing contrast or an ambiguity."""
     unit = lab if ses is None else f"{lab}_ses-{ses}"
     prefix = pid if ses is None else f"{pid}_ses-{ses}"
-    found, misnamed = _list_images(anat, prefix, contrast)
+    candidates, misnamed = _list_images(anat, prefix, contrast)
+    found = [p for p in candidates if _matches(p.name, filters)]
+    if candidates and not found:
+        problems.append(
+            Problem(
+                unit,
+                str(anat),
+                (
+                    f"{anat}: no {contrast} image of {prefix} matches bids_filters "
+                    f"{_describe_filters(filters)}; found {', '.join(p.name for p in candidates)}"
+                ),
+                severity="error" if missing_is_error else "warning",
+            )
+        )
+        return
     if not found:
         if not anat.is_dir():
             what = f"{anat}: folder not found, so {prefix} has no {contrast} image"
@@ -478,15 +651,6 @@ def _add_unit(
         )
         return
     if len(found) > 1:
-        problems.append(
-            Problem(
-                unit,
-                str(anat),
-                (
-                    f"{anat}: {len(found)} {contrast} images for {prefix} "
-                    f"({', '.join(p.name for p in found)}); using the first, {found[0].name}"
-                ),
-                severity="warning",
-            )
-        )
+        ambiguous.append(_ambiguity(prefix, contrast, found, filters))
+        return
     images[unit] = ImageRecord(subject=unit, participant_id=pid, session=ses, path=found[0])
