@@ -5,7 +5,15 @@
 rule extract_gm_features:
     input:
         unpack(gm_feature_inputs),
-        code=pkg("learn/baseline.py", "learn/labels.py", "grid.py", "io.py"),
+        code=pkg(
+            "learn/baseline.py",
+            "learn/labels.py",
+            "learn/metrics.py",
+            "learn/splits.py",
+            "learn/summary.py",
+            "grid.py",
+            "io.py",
+        ),
     output:
         npy=f"{SAMPLES}/reg-{{arm}}_desc-gmfeatures.npy",
         tsv=f"{SAMPLES}/reg-{{arm}}_desc-gmfeatures.tsv",
@@ -30,7 +38,15 @@ rule extract_gm_features:
 rule collect_region_volumes:
     input:
         unpack(region_volume_inputs),
-        code=pkg("learn/baseline.py", "learn/labels.py", "io.py"),
+        code=pkg(
+            "learn/baseline.py",
+            "learn/labels.py",
+            "learn/metrics.py",
+            "learn/splits.py",
+            "learn/summary.py",
+            "grid.py",
+            "io.py",
+        ),
     output:
         tsv=f"{SAMPLES}/desc-regionvolumes_features.tsv",
     log:
@@ -56,9 +72,11 @@ rule train_baseline:
         splits="results/splits/splits.tsv",
         code=pkg(
             "learn/baseline.py",
-            "learn/run.py",
+            "learn/labels.py",
             "learn/metrics.py",
             "learn/splits.py",
+            "learn/summary.py",
+            "grid.py",
             "io.py",
         ),
     output:
@@ -109,7 +127,15 @@ rule compare_with_baseline:
     input:
         cnn=f"{MODELS}/registration/summary.tsv",
         baseline=f"{BASELINE}/summary.tsv",
-        code=pkg("learn/baseline.py", "learn/run.py", "io.py"),
+        code=pkg(
+            "learn/baseline.py",
+            "learn/labels.py",
+            "learn/metrics.py",
+            "learn/splits.py",
+            "learn/summary.py",
+            "grid.py",
+            "io.py",
+        ),
     output:
         tsv=f"{STATS}/registration_baseline.tsv",
     log:

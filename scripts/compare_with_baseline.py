@@ -3,7 +3,7 @@
 import pandas as pd
 
 from mrixai.learn.baseline import compare_with_cnn
-from mrixai.learn.run import write_table
+from mrixai.learn.summary import write_table
 from mrixai.workflow import setup_logging
 
 setup_logging(snakemake.log[0])

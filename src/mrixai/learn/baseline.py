@@ -35,6 +35,8 @@ from mrixai.grid import crop_offset, on_sample_grid
 from mrixai.io import atomic_path
 from mrixai.learn.labels import unit_subject
 from mrixai.learn.metrics import classification_metrics, roc_points
+from mrixai.learn.splits import check_no_leakage
+from mrixai.learn.summary import write_table
 
 log = logging.getLogger(__name__)
 
@@ -244,9 +246,9 @@ def run_baseline(
     (``unit, subject, group, label, partition, prob, pred, correct``) plus the decision ``score``;
     the metrics JSON holds the test metrics, the chosen C and the inner CV score.
     """
-    from mrixai.learn.run import split_rows, write_metrics, write_table
-
-    rows = split_rows(splits_tsv, split)
+    table = pd.read_csv(splits_tsv, sep="\t", dtype={"unit": str, "subject": str})
+    check_no_leakage(table, split)
+    rows = table[table["split"] == split].reset_index(drop=True)
     units, x = load_features(features, feature_files)
     row_of = {u: i for i, u in enumerate(units)}
     missing = sorted(set(rows["unit"]) - set(row_of))
@@ -269,7 +271,8 @@ def run_baseline(
                "n_train": int(fit_rows.sum()), "n_val": 0, "n_test": int(len(test)),
                "roc": roc_points(test["label"], test["prob"]).to_dict("list")}
     write_table(pred, out["predictions"])
-    write_metrics(metrics, out["metrics"])
+    with atomic_path(out["metrics"]) as tmp:
+        tmp.write_text(json.dumps(metrics, indent=2, default=float))
     log.info("baseline %s (%s) split %d: C %g, test balanced accuracy %.3f, AUC %.3f", features, model, split,
              metrics["C"], metrics["balanced_accuracy"], metrics["roc_auc"])
     return metrics
