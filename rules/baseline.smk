@@ -92,8 +92,8 @@ rule train_baseline:
         "../envs/learn.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=10,
+        mem_mb=4000,
+        runtime=60,
     params:
         model=BASELINE_CFG.get("model", "svm"),
         c_grid=BASELINE_CFG.get("c_grid", [1.0e-4, 1.0e-3, 1.0e-2, 1.0e-1, 1, 10, 100]),
