@@ -288,3 +288,13 @@ def test_a_gm_arm_that_is_not_produced_stops_the_run(tmp_path):
                                      "pif": {"arm": "linear"}, "transfer": {"source_arm": "linear"}}},
                          check=False)
     assert proc.returncode != 0 and "baseline.gm_arm 'syn'" in proc.stderr + proc.stdout
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_on_equal_inner_scores_the_smallest_c_wins(model):
+    # Groups 20 standard deviations apart: every C separates every inner fold perfectly.
+    rng = np.random.default_rng(6)
+    x, y = _gaussians(rng, 10, np.full(3, 20.0 / math.sqrt(3)), 1.0)
+    search = fit_linear(x, y, [f"s{i}" for i in range(len(y))], model=model, c_grid=[10, 0.01, 1], inner_folds=5)
+    assert np.all(search.cv_results_["mean_test_score"] == 1.0)
+    assert search.best_params_["clf__C"] == 0.01
