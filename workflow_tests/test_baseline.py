@@ -298,3 +298,30 @@ def test_on_equal_inner_scores_the_smallest_c_wins(model):
     search = fit_linear(x, y, [f"s{i}" for i in range(len(y))], model=model, c_grid=[10, 0.01, 1], inner_folds=5)
     assert np.all(search.cv_results_["mean_test_score"] == 1.0)
     assert search.best_params_["clf__C"] == 0.01
+
+
+def _check_baseline_runs(res):
+    """Every (feature set, split) fitted once, on that split's training + validation units only."""
+    features = yaml.safe_load((REPO / "config.yaml").read_text())["baseline"]["features"]
+    splits = pd.read_csv(res / "splits" / "splits.tsv", sep="\t", dtype={"unit": str, "subject": str})
+    summary = pd.read_csv(res / "models" / "baseline" / "summary.tsv", sep="\t")
+    expected = sorted((f, int(s)) for f in features for s in splits["split"].unique())
+    assert sorted(zip(summary["variant"], summary["split"].astype(int))) == expected
+    assert summary["balanced_accuracy"].between(0, 1).all() and (summary["C"] > 0).all()
+    for rec in summary.itertuples():
+        part = splits[splits["split"] == rec.split]
+        pred = pd.read_csv(res / "models" / "baseline" / rec.variant / f"split-{rec.split}_seed-0_predictions.tsv",
+                           sep="\t", dtype={"unit": str})
+        assert set(pred.loc[pred.partition == "test", "unit"]) == set(part.loc[part.partition == "test", "unit"])
+        assert rec.n_train == int(part["partition"].isin(["train", "val"]).sum())
+    return features, splits
+
+
+@pytest.mark.slow
+def test_tiny_run_fits_the_baseline_on_every_split_and_compares_it(tiny_run):
+    res = tiny_run[0] / "results"
+    features, splits = _check_baseline_runs(res)
+    table = pd.read_csv(res / "stats" / "registration_baseline.tsv", sep="\t")
+    assert set(table["baseline"]) == set(features) and (table["unit"] == "split").all()
+    assert (table["n"] <= splits["split"].nunique()).all()
+    assert table["cnn_variant"].str.startswith("reg-").all()
