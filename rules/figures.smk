@@ -3,6 +3,7 @@
 
 rule plot_registration_metrics:
     input:
+        unpack(registration_figure_baseline),
         summary=f"{MODELS}/registration/summary.tsv",
         wilcoxon=f"{STATS}/registration_wilcoxon.tsv",
         code=pkg(

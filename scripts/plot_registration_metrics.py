@@ -5,4 +5,4 @@ from mrixai.workflow import setup_logging
 
 setup_logging(snakemake.log[0])
 inp, out, p = snakemake.input, snakemake.output, snakemake.params
-make.registration_metrics(inp.summary, inp.wilcoxon, out.png, out.pdf)
+make.registration_metrics(inp.summary, inp.wilcoxon, out.png, out.pdf, baseline=inp.get("baseline"))

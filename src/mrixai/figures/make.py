@@ -29,10 +29,14 @@ def _tsv(path: Path_) -> pd.DataFrame:
     return pd.read_csv(path, sep="\t", dtype={"unit": str, "subject": str})
 
 
-def registration_metrics(summary: Path_, wilcoxon: Path_, out_png: Path_, out_pdf: Path_) -> None:
-    """Bar chart of balanced accuracy, sensitivity and specificity per arm with Wilcoxon p-values."""
+def registration_metrics(
+    summary: Path_, wilcoxon: Path_, out_png: Path_, out_pdf: Path_, baseline: Path_ | None = None
+) -> None:
+    """Bar chart of balanced accuracy, sensitivity and specificity per arm with Wilcoxon p-values,
+    and the linear baseline's feature sets (``baseline`` summary) beside them."""
     tests = _tsv(wilcoxon)
-    fs.plot_registration_metrics(_tsv(summary), tests, out_png, out_pdf)
+    fs.plot_registration_metrics(_tsv(summary), tests, out_png, out_pdf,
+                                 baseline=_tsv(baseline) if baseline else None)
 
 
 def registration_roc(roc: Path_, summary: Path_, out_png: Path_, out_pdf: Path_) -> None:

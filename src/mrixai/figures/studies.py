@@ -102,13 +102,21 @@ def plot_registration_metrics(
     out_pdf: str | Path | None = None,
     metrics: Sequence[str] = ("balanced_accuracy", "sensitivity", "specificity"),
     p_column: str = "p_value",
+    baseline: pd.DataFrame | None = None,
 ) -> list[Path]:
     """Grouped bars (mean +- SE over runs) of the metrics per registration arm, with the paired
     Wilcoxon p-values of ``tests`` (:func:`mrixai.stats.paired_tests`) as brackets above the bar pairs.
+
+    ``baseline`` (the linear baseline's summary, one run per split and feature set) adds one
+    hatched bar per feature set after the CNN arms, labelled as a linear model.
     """
     _require(summary, list(metrics), "summary")
     arms_of_runs = _arm_column(summary)
     arms = _ordered(arms_of_runs.unique(), ARM_ORDER)
+    baseline_sets: list[tuple[str, pd.DataFrame]] = []
+    if baseline is not None and len(baseline):
+        _require(baseline, ["variant", *metrics], "baseline summary")
+        baseline_sets = [(_baseline_label(part), part) for _, part in baseline.groupby("variant", sort=True)]
     variant_of_arm = {}
     if "variant" in summary.columns:
         for arm in arms:
@@ -116,9 +124,16 @@ def plot_registration_metrics(
     variant_of_arm.update({arm: arm for arm in arms})
 
     n_arms = len(arms)
-    width = 0.8 / n_arms
+    n_bars = n_arms + len(baseline_sets)
+    width = 0.8 / n_bars
     fig, ax = plt.subplots(figsize=(max(6.0, 2.2 * len(metrics) + 1.5), 4.6))
     centre = {}
+    for i, (label, runs) in enumerate(baseline_sets):
+        means, ses = _mean_se(runs, metrics)
+        xs = np.arange(len(metrics)) + (n_arms + i - (n_bars - 1) / 2) * width
+        ax.bar(xs, means, width=width * 0.92, yerr=ses, capsize=3, color="0.85" if i % 2 == 0 else "0.65",
+               hatch="//", edgecolor="0.25", linewidth=0.6, error_kw={"elinewidth": 0.9, "ecolor": "0.2"},
+               label=f"{label} (n = {len(runs)} splits)")
     for i, arm in enumerate(arms):
         runs = summary[arms_of_runs == arm]
         means, ses = [], []
@@ -126,7 +141,7 @@ def plot_registration_metrics(
             values = pd.to_numeric(runs[metric], errors="coerce").dropna()
             means.append(values.mean() if len(values) else np.nan)
             ses.append(values.std(ddof=1) / np.sqrt(len(values)) if len(values) > 1 else 0.0)
-        xs = np.arange(len(metrics)) + (i - (n_arms - 1) / 2) * width
+        xs = np.arange(len(metrics)) + (i - (n_bars - 1) / 2) * width
         for j, metric in enumerate(metrics):
             centre[(arm, metric)] = xs[j]
         ax.bar(xs, means, width=width * 0.92, yerr=ses, capsize=3, color=color_for(i),
@@ -160,8 +175,37 @@ def plot_registration_metrics(
     ax.grid(axis="x", visible=False)
     ptxt = "Holm-adjusted" if p_column == "p_holm" else "unadjusted"
     ax.set_title(f"Test performance by registration arm\n(brackets: Wilcoxon signed-rank over splits, {ptxt} p)")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, title="registration")
+    handles, labels = ax.get_legend_handles_labels()
+    order = list(range(len(baseline_sets), len(labels))) + list(range(len(baseline_sets)))
+    ax.legend([handles[k] for k in order], [labels[k] for k in order], loc="upper left",
+              bbox_to_anchor=(1.01, 1.0), frameon=False,
+              title="CNN by registration arm / linear baseline" if baseline_sets else "registration")
     return save_figure(fig, out_png, out_pdf)
+
+
+def _mean_se(runs: pd.DataFrame, metrics: Sequence[str]) -> tuple[list[float], list[float]]:
+    """Mean and standard error over the runs of each metric (SE 0 for a single run)."""
+    means, ses = [], []
+    for metric in metrics:
+        values = pd.to_numeric(runs[metric], errors="coerce").dropna()
+        means.append(values.mean() if len(values) else np.nan)
+        ses.append(values.std(ddof=1) / np.sqrt(len(values)) if len(values) > 1 else 0.0)
+    return means, ses
+
+
+#: Figure names of the baseline's models and feature sets.
+BASELINE_MODELS: Mapping[str, str] = {"svm": "linear SVM", "logistic": "logistic regression"}
+BASELINE_FEATURES: Mapping[str, str] = {"gm": "GM maps", "volumes": "regional volumes"}
+
+
+def _baseline_label(runs: pd.DataFrame) -> str:
+    """``"linear SVM: GM maps (syn)"`` from a baseline feature set's runs (model, variant, arm)."""
+    variant = str(runs["variant"].iloc[0])
+    model = str(runs["model"].iloc[0]) if "model" in runs else "linear model"
+    label = f"{BASELINE_MODELS.get(model, model)}: {BASELINE_FEATURES.get(variant, variant)}"
+    if "arm" in runs and variant == "gm":
+        label += f" ({runs['arm'].iloc[0]})"
+    return label
 
 
 @styled
