@@ -147,13 +147,15 @@ def _fmt(x: float, digits: int = 3) -> str:
     return f"{x:.{digits}f}".rstrip("0").rstrip(".") if abs(x) < 1e6 else f"{x:.3g}"
 
 
-def _small_n_note(n: int, unit: str, min_p: float, alpha: float) -> str:
+def _small_n_note(n: int, unit: str, min_p: float, alpha: float, family: int = 1) -> str:
+    """Why no p can reach ``alpha``: ``"3 splits: smallest attainable p 0.25"`` (empty when one can)."""
     if min_p >= alpha:
-        return f"{n} {unit}{'' if n == 1 else 's'}: smallest attainable p {_fmt(min_p)}"
+        holm = f" (Holm over {family} tests)" if family > 1 else ""
+        return f"{n} {unit}{'' if n == 1 else 's'}: smallest attainable p {_fmt(min_p)}{holm}"
     return ""
 
 
-def _row(claim, paper, measured, test, p, n, unit, direction, alpha, note="", use_p=True) -> dict:
+def _row(claim, paper, measured, test, p, n, unit, direction, alpha, note="") -> dict:
     p_val = float(p) if p is not None else np.nan
     return {
         "claim": claim,
@@ -163,7 +165,7 @@ def _row(claim, paper, measured, test, p, n, unit, direction, alpha, note="", us
         "p": p_val,
         "n": n,
         "unit": unit,
-        "verdict": verdict(direction, p_val if use_p else None, alpha),
+        "verdict": verdict(direction, None if p is None else p_val, alpha),
         "note": note,
     }
 
@@ -214,7 +216,8 @@ def registration_claims(wilcoxon: pd.DataFrame, alpha: float, margin: float,
         measured = (f"mean {metric} {worse} {_fmt(_mean_of(r, f'reg-{worse}'))}, {better} "
                     f"{_fmt(_mean_of(r, f'reg-{better}'))}; mean difference {_fmt(diff)}")
         test = "exact Wilcoxon signed-rank, two-sided, Holm over the table"
-        note = _small_n_note(int(r["n"]), str(r.get("unit", "split")), min_p_signed_rank(n_nz, tested), alpha)
+        note = _small_n_note(int(r["n"]), str(r.get("unit", "split")), min_p_signed_rank(n_nz, tested), alpha,
+                             tested)
         rows.append(_row(claim, paper, measured, test, p, int(r["n"]), str(r.get("unit", "split")),
                          _sign(diff), alpha, note))
     claim = f"linear ~ SyN registration (|mean difference| <= {_fmt(margin)} {metric})"
@@ -225,8 +228,8 @@ def registration_claims(wilcoxon: pd.DataFrame, alpha: float, margin: float,
         r, diff = found
         measured = f"mean difference syn - linear {_fmt(diff)} (margin {_fmt(margin)}); Wilcoxon p {_fmt(_holm_p(r))}"
         direction = 1 if np.isfinite(diff) and abs(diff) <= margin else -1
-        rows.append(_row(claim, paper, measured, "|mean difference| <= margin (no test)", _holm_p(r), int(r["n"]),
-                         str(r.get("unit", "split")), direction, alpha, use_p=False))
+        rows.append(_row(claim, paper, measured, "|mean difference| <= margin (no test)", None, int(r["n"]),
+                         str(r.get("unit", "split")), direction, alpha))
     return rows
 
 
@@ -279,7 +282,7 @@ def tissue_claims(model_pairs: pd.DataFrame, posthoc: pd.DataFrame | None, alpha
         if sd:
             measured += f"; {sd}"
         unit = str(r.get("unit", "split"))
-        note = _small_n_note(int(r["n"]), unit, min_p_signed_rank(n_nz, family), alpha)
+        note = _small_n_note(int(r["n"]), unit, min_p_signed_rank(n_nz, family), alpha, family)
         rows.append(_row(claim, paper, measured, "exact Wilcoxon signed-rank over splits, two-sided, Holm over pairs",
                          _holm_p(r), int(r["n"]), unit, _sign(diff), alpha, note))
     return rows
@@ -313,7 +316,10 @@ def enrichment_claim(enrichment: pd.DataFrame, method: str, positive_group: str,
     sub = enrichment[(enrichment["method"] == method) & (enrichment["group"].astype(str) == str(positive_group))]
     per_run = pd.to_numeric(sub["enrichment"], errors="coerce").groupby(sub["run"]).mean().dropna()
     if per_run.empty:
-        raise ValueError(f"enrichment table: no finite enrichment for method {method!r}, group {positive_group!r}")
+        row = _row(claim, paper, f"{method}: no finite enrichment of {positive_group} test subjects",
+                   "exact sign test over runs, one-sided", np.nan, 0, "run", 0, alpha)
+        row["note"] = "no run has a finite enrichment (no positive relevance in the brain?)"
+        return row
     above = int((per_run > 1).sum())
     below = int((per_run < 1).sum())
     n = above + below
@@ -348,7 +354,7 @@ def planted_rank_claim(ranks: pd.DataFrame, method: str, top: int, label: str = 
     measured = f"{method}: " + "; ".join(parts)
     return _row(claim, PAPERS["ground_truth"], measured, f"all ranks <= {top} (no test)", None,
                 int(ranks[ranks["method"] == method]["region"].nunique()), "region",
-                1 if worst <= top else -1, 0.05, use_p=False)
+                1 if worst <= top else -1, 0.05)
 
 
 def hippocampus_claim(test: pd.DataFrame, alpha: float, label: str = "") -> dict:
@@ -417,7 +423,7 @@ def randomisation_claims(table: pd.DataFrame, max_spearman: float, label: str = 
         measured = f"median |map| Spearman {_fmt(med)} (bound {_fmt(max_spearman)}, {draws} draw(s))"
         direction = 1 if np.isfinite(med) and med < max_spearman else -1
         rows.append(_row(claim, PAPERS["randomisation"], measured, "median below the bound (no test)", None,
-                         int(sub["unit"].nunique()), "subject", direction, 0.05, use_p=False))
+                         int(sub["unit"].nunique()), "subject", direction, 0.05))
     return rows
 
 
@@ -443,7 +449,7 @@ def transfer_claim(comparison: pd.DataFrame, alpha: float, metric: str = "balanc
         test = f"Mann-Whitney U ({r.get('method', 'exact')}), two-sided, Holm over metrics"
     measured = (f"scratch {_fmt(_mean_of(r, 'init-scratch'))}, fine-tuned {_fmt(_mean_of(r, 'init-finetune'))}; "
                 f"mean difference {_fmt(diff)}")
-    note = _small_n_note(int(r["n"]), unit, min_p, alpha)
+    note = _small_n_note(int(r["n"]), unit, min_p, alpha, family)
     return _row(claim, PAPERS["transfer"], measured, test, _holm_p(r), int(r["n"]), unit, _sign(diff), alpha, note)
 
 
@@ -477,7 +483,7 @@ def masking_claims(metrics: pd.DataFrame, brain_dice: pd.DataFrame | None = None
                     f"share of the gap closed {_fmt(share)}{placed}")
         rows.append(_row(f"the saliency-placed mask recovers {cls} segmentation (Dice above no mask)",
                          PAPERS["masking"], measured, "Dice saliency > Dice no mask, pooled (no test)", None,
-                         n_slices, "test slice", _sign(sal - none), 0.05, use_p=False))
+                         n_slices, "test slice", _sign(sal - none), 0.05))
     return rows
 
 
