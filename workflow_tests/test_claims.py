@@ -322,14 +322,28 @@ def test_attribution_claims_per_variant(tmp_path):
                             "permutations": [120]}), stats / "reg-syn_hippocampus-test.tsv")
     write_tsv(pd.DataFrame({"method": "lrpb0", "unit": ["a", "b"], "group": "AD", "seed": 0, "spearman": 0.0,
                             "spearman_abs": [0.1, 0.3]}), stats / "reg-syn_randomisation.tsv")
-    paths = sorted(stats.glob("*.tsv"))
-    table = claims_table(paths, {**OFF, "attribution": True, "synthetic": True}, positive_group="AD")
+    # region table of the patients: Hippocampus densest (rank 1 of 3) but lowest gain (rank 3)
+    regions = pd.DataFrame({"method": "lrpb0", "group": "AD", "unit": "a", "run": "split-0_seed-0",
+                            "region": ["Hippocampus", "Cortex", "Putamen"], "density": [0.9, 0.5, 0.1],
+                            "gain": [0.1, 0.9, 0.5]})
+    write_tsv(regions, tmp_path / "results" / "attribution" / "registration" / "reg-syn_regions.tsv")
+    ranks = region_ranks(regions, "density", ["Hippocampus"], group="AD")
+    ranks.insert(2, "metric", "density")
+    write_tsv(ranks, stats / "reg-syn_planted-ranks.tsv")
+    paths = [*sorted(stats.glob("*.tsv")), tmp_path / "results" / "attribution" / "registration" / "reg-syn_regions.tsv"]
+    table = claims_table(paths, {**OFF, "attribution": True, "synthetic": True}, positive_group="AD",
+                         planted=["Hippocampus"], top_rank=2)
     rows = table[table["claim"].str.endswith("[registration/reg-syn]")]
     verdicts = dict(zip(rows["claim"].str.split().str[0], rows["verdict"]))
     assert verdicts["relevance"] == HELD  # enrichment, 6 runs above 1
     assert verdicts["Hippocampus"] == INCONCLUSIVE  # r < 0 but p 0.3
-    assert verdicts["lrpb0"] in (INCONCLUSIVE, HELD)
-    assert len(rows) == 1 + 1 + 4 + 1
+    robust = rows[rows["claim"].str.contains("more robust")]
+    assert len(robust) == 4 and (robust["verdict"] == INCONCLUSIVE).all()  # 3 splits
+    planted = rows[rows["claim"].str.startswith("planted regions")].iloc[0]
+    assert "by density: Hippocampus 1/3" in planted["measured"] and "by gain: Hippocampus 3/3" in planted["measured"]
+    assert planted["verdict"] == NOT_HELD  # 3rd by gain, outside the top 2
+    assert rows.loc[rows["claim"].str.contains("weight randomisation"), "verdict"].item() == HELD
+    assert len(rows) == 1 + 1 + 1 + 4 + 1
     # not synthetic: the ground-truth row is "not run", the rest stays
     real = claims_table(paths, {**OFF, "attribution": True})
     assert (real.loc[real["claim"].str.contains("planted effect"), "verdict"] == NOT_RUN).all()
