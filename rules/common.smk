@@ -848,6 +848,57 @@ def results_page_tables(wildcards):
     return tables
 
 
+def results_page_claims_tables(wildcards):
+    """Statistics tables the claims table reads (the page's tables plus the ground-truth ranks,
+    the variants' region tables and the masking study's brain-mask Dice)."""
+    tables = [t for t in get_analysis_output(wildcards) if t.endswith(".tsv")]
+    if config["dataset"] == "synthetic":
+        tables += [
+            f"{STATS}/{study}/{variant}_planted-ranks.tsv"
+            for study, variant in explained_variants()
+        ]
+    masking = [t for t in get_masking_output(wildcards) if t.endswith(".tsv")]
+    if masking:
+        tables += [f"{MASKING}/metrics.tsv", f"{MASKING}/brain_mask_dice.tsv"]
+    return list(dict.fromkeys(tables))
+
+
+def results_page_claims_switches():
+    """Which studies and checks behind the claims are on (mrixai.claims.SWITCHES)."""
+    return {
+        "registration": study_enabled("registration"),
+        "tissue": study_enabled("tissue"),
+        "transfer": study_enabled("transfer"),
+        "attribution": bool(explained_variants()),
+        "synthetic": config["dataset"] == "synthetic",
+        "masking": bool(STUDY_CFG.get("masking", {}).get("enabled", False)),
+    }
+
+
+def results_page_claims_options():
+    """Options of mrixai.claims.claims_table from the config (analysis.claims and the methods)."""
+    claims = ANALYSIS_CFG.get("claims", {})
+    specs = ATTRIBUTION_CFG.get("methods", {})
+
+    def of_kind(kind):
+        return [n for n, spec in specs.items() if spec.get("method") == kind]
+
+    baseline = of_kind("gradient_x_input")
+    return {
+        "alpha": claims.get("alpha", 0.05),
+        "equivalence_margin": claims.get("equivalence_margin", 0.05),
+        "top_rank": claims.get("top_rank", 10),
+        "primary_method": PRIMARY_METHOD,
+        "robust_methods": of_kind("guided_backprop"),
+        "robustness_baseline": baseline[0] if baseline else "",
+        "max_spearman": RANDOMISATION_CFG.get("max_spearman", 0.5),
+        "positive_group": GROUPS[1],
+        "planted": (
+            planted_region_names(None) if config["dataset"] == "synthetic" else []
+        ),
+    }
+
+
 def results_page_context():
     """What the results page says about the run it describes."""
     context = {

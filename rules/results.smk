@@ -1,11 +1,36 @@
-# The results page: every headline number of a run, written from the run's own tables.
+# The results page: every headline number of a run, written from the run's own tables, opening
+# with the papers' claims and their verdicts.
+
+
+rule write_claims:
+    input:
+        tables=results_page_claims_tables,
+        code=pkg("claims.py", "stats.py", "explain/regions.py", "io.py"),
+    output:
+        tsv=f"{STATS}/claims.tsv",
+    log:
+        f"{LOGS}/write_claims/claims.log",
+    benchmark:
+        f"{BENCH}/write_claims/claims.tsv"
+    conda:
+        "../envs/stats.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=5,
+    params:
+        switches=results_page_claims_switches(),
+        options=results_page_claims_options(),
+    script:
+        "../scripts/write_claims.py"
 
 
 rule write_results_page:
     input:
         summaries=results_page_summaries,
         tables=results_page_tables,
-        code=pkg("results_page.py", "io.py", "workflow.py"),
+        claims=f"{STATS}/claims.tsv",
+        code=pkg("results_page.py", "claims.py", "io.py", "workflow.py"),
     output:
         md=report(
             "results/results.md",
@@ -25,5 +50,6 @@ rule write_results_page:
     params:
         studies=enabled_studies(),
         context=lambda wildcards: results_page_context(),
+        alpha=ANALYSIS_CFG.get("claims", {}).get("alpha", 0.05),
     script:
         "../scripts/write_results_page.py"

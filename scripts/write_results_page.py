@@ -9,4 +9,6 @@ write_results_page(
     summaries=dict(zip(snakemake.params.studies, snakemake.input.summaries)),
     tables=list(snakemake.input.tables),
     context=snakemake.params.context,
+    claims=snakemake.input.claims,
+    alpha=snakemake.params.alpha,
 )

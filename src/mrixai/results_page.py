@@ -4,6 +4,9 @@ Every measured number a user reads about a run comes from here, not from prose t
 :func:`write_results_page` reads the studies' run summaries (``results/models/<study>/summary.tsv``)
 and the statistics tables (``results/stats/...``) that a run produced, and writes
 
+- a "Claims" section first (when a claims table is given, :mod:`mrixai.claims`): each claim of
+  the reproduced papers with its measured numbers, test, p, n, unit and a verdict by a rule fixed
+  in advance;
 - a headline table per study: for each variant the mean, SD and number of runs (and of splits)
   of the test metrics, runs of one split averaged first for the split count;
 - every statistics table as it is on disk, under the path it came from, so a number on the page can
@@ -96,16 +99,24 @@ def write_results_page(
     tables: Sequence[str | Path],
     context: Mapping[str, object] | None = None,
     title: str = "Results",
+    claims: str | Path | None = None,
+    alpha: float = 0.05,
 ) -> str:
     """Write the results page and return its text.
 
     ``summaries`` maps a study name to its run summary TSV; ``tables`` are further TSVs (statistics,
     checks) rendered as they are, each under its own path. ``context`` (e.g. dataset, seed, number
-    of subjects) is listed at the top so a page says which run it describes.
+    of subjects) is listed at the top so a page says which run it describes. ``claims`` is the
+    claims TSV (:func:`mrixai.claims.write_claims`), shown first with its verdict rule at ``alpha``.
     """
     parts = [f"# {title}\n", f"_{GENERATED_NOTE}_\n"]
     if context:
         parts.append("\n".join(f"- **{k}**: {format_value(v)}" for k, v in context.items()) + "\n")
+    if claims is not None:
+        from mrixai.claims import claims_markdown
+
+        parts.append(claims_markdown(pd.read_csv(claims, sep="\t", keep_default_na=False,
+                                                 na_values=[""]), alpha, source=claims))
     for study, path in summaries.items():
         parts.append(f"## {study}: test metrics per variant\n")
         parts.append(f"From `{path}`: mean and SD over runs (splits x seeds).\n")
