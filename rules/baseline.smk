@@ -127,15 +127,7 @@ rule compare_with_baseline:
     input:
         cnn=f"{MODELS}/registration/summary.tsv",
         baseline=f"{BASELINE}/summary.tsv",
-        code=pkg(
-            "learn/baseline.py",
-            "learn/labels.py",
-            "learn/metrics.py",
-            "learn/splits.py",
-            "learn/summary.py",
-            "grid.py",
-            "io.py",
-        ),
+        code=pkg("stats.py", "learn/summary.py", "io.py"),
     output:
         tsv=f"{STATS}/registration_baseline.tsv",
     log:
@@ -143,7 +135,7 @@ rule compare_with_baseline:
     benchmark:
         f"{BENCH}/compare_with_baseline.tsv"
     conda:
-        "../envs/learn.yaml"
+        "../envs/stats.yaml"
     threads: 1
     resources:
         mem_mb=500,
