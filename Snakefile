@@ -1,5 +1,7 @@
 # mrixai: explainable CNN diagnosis on structural brain MRI, from raw data to figures.
 # Run: snakemake --cores 2 (or --profile profiles/local); see README.md.
+import sys
+
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
@@ -12,6 +14,11 @@ report: "report/workflow.rst"
 
 
 validate(config, "src/mrixai/schemas/config.schema.yaml")
+sys.path.insert(0, f"{workflow.basedir}/src")
+from mrixai.config import check_config  # noqa: E402
+
+# Cross-checks the schema cannot express (two groups, study arms, baseline, attribution methods).
+check_config(config)
 
 
 include: "rules/common.smk"

@@ -19,7 +19,7 @@ rule aggregate_attribution:
     benchmark:
         f"{BENCH}/aggregate_attribution/{{study}}/{{variant}}.tsv"
     wildcard_constraints:
-        study="registration|pif|transfer",
+        study=VOLUME_STUDY_PATTERN,
     conda:
         "../envs/explain.yaml"
     threads: 1
@@ -77,7 +77,7 @@ rule check_ground_truth:
     benchmark:
         f"{BENCH}/check_ground_truth/{{study}}/{{variant}}.tsv"
     wildcard_constraints:
-        study="registration|pif|transfer",
+        study=VOLUME_STUDY_PATTERN,
     conda:
         "../envs/explain.yaml"
     threads: 1
@@ -117,7 +117,7 @@ rule check_randomisation:
     benchmark:
         f"{BENCH}/check_randomisation/{{study}}/{{variant}}.tsv"
     wildcard_constraints:
-        study="registration|pif|transfer",
+        study=VOLUME_STUDY_PATTERN,
     conda:
         "../envs/explain.yaml"
     threads: 1
@@ -148,7 +148,7 @@ rule test_hippocampus:
     benchmark:
         f"{BENCH}/test_hippocampus/{{study}}/{{variant}}.tsv"
     wildcard_constraints:
-        study="registration|pif|transfer",
+        study=VOLUME_STUDY_PATTERN,
     conda:
         "../envs/explain.yaml"
     threads: 1
@@ -186,7 +186,7 @@ rule measure_robustness:
     benchmark:
         f"{BENCH}/measure_robustness/{{study}}/{{variant}}.tsv"
     wildcard_constraints:
-        study="registration|pif|transfer",
+        study=VOLUME_STUDY_PATTERN,
     conda:
         "../envs/explain.yaml"
     threads: 1

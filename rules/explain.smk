@@ -20,7 +20,7 @@ rule attribute_model:
     benchmark:
         f"{BENCH}/attribute_model/{{study}}/{{variant}}/{RUN}.tsv"
     wildcard_constraints:
-        study="registration|pif|transfer",
+        study=VOLUME_STUDY_PATTERN,
     conda:
         "../envs/explain.yaml"
     threads: 1

@@ -260,7 +260,7 @@ rule plot_class_maps:
     benchmark:
         f"{BENCH}/plot_class_maps/{{study}}_{{variant}}_class-maps.tsv"
     wildcard_constraints:
-        study="registration|pif|transfer",
+        study=VOLUME_STUDY_PATTERN,
     conda:
         "../envs/figures.yaml"
     threads: 1
@@ -306,7 +306,7 @@ rule plot_outcome_maps:
     benchmark:
         f"{BENCH}/plot_outcome_maps/{{study}}_{{variant}}_outcome-maps.tsv"
     wildcard_constraints:
-        study="registration|pif|transfer",
+        study=VOLUME_STUDY_PATTERN,
     conda:
         "../envs/figures.yaml"
     threads: 1
@@ -352,7 +352,7 @@ rule plot_run_maps:
     benchmark:
         f"{BENCH}/plot_run_maps/{{study}}_{{variant}}_run-maps.tsv"
     wildcard_constraints:
-        study="registration|pif|transfer",
+        study=VOLUME_STUDY_PATTERN,
     conda:
         "../envs/figures.yaml"
     threads: 1
@@ -396,7 +396,7 @@ rule plot_top_regions:
     benchmark:
         f"{BENCH}/plot_top_regions/{{study}}_{{variant}}_top-regions.tsv"
     wildcard_constraints:
-        study="registration|pif|transfer",
+        study=VOLUME_STUDY_PATTERN,
     conda:
         "../envs/figures.yaml"
     threads: 1
@@ -441,7 +441,7 @@ rule plot_beta_overlap:
     benchmark:
         f"{BENCH}/plot_beta_overlap/{{study}}_{{variant}}_beta-overlap.tsv"
     wildcard_constraints:
-        study="registration|pif|transfer",
+        study=VOLUME_STUDY_PATTERN,
     conda:
         "../envs/figures.yaml"
     threads: 1
@@ -485,7 +485,7 @@ rule plot_hippocampus:
     benchmark:
         f"{BENCH}/plot_hippocampus/{{study}}_{{variant}}_hippocampus.tsv"
     wildcard_constraints:
-        study="registration|pif|transfer",
+        study=VOLUME_STUDY_PATTERN,
     conda:
         "../envs/figures.yaml"
     threads: 1
@@ -526,7 +526,7 @@ rule plot_robustness_l2:
     benchmark:
         f"{BENCH}/plot_robustness_l2/{{study}}_{{variant}}_robustness-l2.tsv"
     wildcard_constraints:
-        study="registration|pif|transfer",
+        study=VOLUME_STUDY_PATTERN,
     conda:
         "../envs/figures.yaml"
     threads: 1
@@ -567,7 +567,7 @@ rule plot_robustness_topk:
     benchmark:
         f"{BENCH}/plot_robustness_topk/{{study}}_{{variant}}_robustness-topk.tsv"
     wildcard_constraints:
-        study="registration|pif|transfer",
+        study=VOLUME_STUDY_PATTERN,
     conda:
         "../envs/figures.yaml"
     threads: 1
@@ -608,7 +608,7 @@ rule plot_enrichment:
     benchmark:
         f"{BENCH}/plot_enrichment/{{study}}_{{variant}}_enrichment.tsv"
     wildcard_constraints:
-        study="registration|pif|transfer",
+        study=VOLUME_STUDY_PATTERN,
     conda:
         "../envs/figures.yaml"
     threads: 1
@@ -650,7 +650,7 @@ rule plot_randomisation:
     benchmark:
         f"{BENCH}/plot_randomisation/{{study}}_{{variant}}_randomisation.tsv"
     wildcard_constraints:
-        study="registration|pif|transfer",
+        study=VOLUME_STUDY_PATTERN,
     conda:
         "../envs/figures.yaml"
     threads: 1

@@ -25,7 +25,7 @@ rule train_volume_model:
     benchmark:
         f"{BENCH}/train_volume_model/{{study}}/{{variant}}/{RUN}.tsv"
     wildcard_constraints:
-        study="registration|pif|transfer",
+        study=VOLUME_STUDY_PATTERN,
         variant=TRAINED_VARIANTS,
     conda:
         "../envs/learn.yaml"

@@ -108,10 +108,13 @@ def parse_rules(repo: str | Path) -> list[RuleInfo]:
     """Rules of ``Snakefile`` and ``rules/*.smk`` with their conda env and script.
 
     A ``conda:`` naming a variable is resolved through a dict literal of that name in
-    ``rules/common.smk`` (every value counts), as for the skull-stripping backends.
+    ``rules/common.smk`` or ``rules/common/*.smk`` (every value counts), as for the
+    skull-stripping backends.
     """
     repo = Path(repo)
-    variables = _env_variables(repo / "rules" / "common.smk")
+    variables: dict[str, list[str]] = {}
+    for common in [repo / "rules" / "common.smk", *sorted((repo / "rules" / "common").glob("*.smk"))]:
+        variables.update(_env_variables(common))
     rules = []
     for path in [repo / "Snakefile", *sorted((repo / "rules").glob("*.smk"))]:
         text = path.read_text()
@@ -145,7 +148,7 @@ def _directive(body: str, name: str) -> str | None:
 
 
 def _env_variables(common: Path) -> dict[str, list[str]]:
-    """Dict literals in common.smk whose values are env-file paths, e.g. SKULLSTRIP_ENV = {...}[...]."""
+    """Dict literals in a shared rule file whose values are env-file paths, e.g. SKULLSTRIP_ENV = {...}[...]."""
     out: dict[str, list[str]] = {}
     if not common.is_file():
         return out
