@@ -136,7 +136,7 @@ rule check_randomisation:
         "../scripts/check_randomisation.py"
 
 
-rule test_hippocampus:
+rule correlate_hippocampus:
     input:
         unpack(hippocampus_inputs),
         code=pkg("explain/neuro.py", "io.py"),
@@ -144,9 +144,9 @@ rule test_hippocampus:
         points=f"{STATS}/{{study}}/{{variant}}_hippocampus-points.tsv",
         test=f"{STATS}/{{study}}/{{variant}}_hippocampus-test.tsv",
     log:
-        f"{LOGS}/test_hippocampus/{{study}}/{{variant}}.log",
+        f"{LOGS}/correlate_hippocampus/{{study}}/{{variant}}.log",
     benchmark:
-        f"{BENCH}/test_hippocampus/{{study}}/{{variant}}.tsv"
+        f"{BENCH}/correlate_hippocampus/{{study}}/{{variant}}.tsv"
     wildcard_constraints:
         study=VOLUME_STUDY_PATTERN,
     conda:
@@ -163,7 +163,7 @@ rule test_hippocampus:
         exact_limit=ANALYSIS_CFG.get("exact_limit", 1000000),
         seed=config["seed"],
     script:
-        "../scripts/test_hippocampus.py"
+        "../scripts/correlate_hippocampus.py"
 
 
 rule measure_robustness:
@@ -201,7 +201,7 @@ rule measure_robustness:
         "../scripts/measure_robustness.py"
 
 
-rule test_registration_arms:
+rule compare_registration_arms:
     input:
         summary=f"{MODELS}/registration/summary.tsv",
         metrics=registration_metric_files,
@@ -211,9 +211,9 @@ rule test_registration_arms:
         friedman=f"{STATS}/registration_friedman.tsv",
         roc=f"{STATS}/registration_roc.tsv",
     log:
-        f"{LOGS}/test_registration_arms.log",
+        f"{LOGS}/compare_registration_arms.log",
     benchmark:
-        f"{BENCH}/test_registration_arms.tsv"
+        f"{BENCH}/compare_registration_arms.tsv"
     conda:
         "../envs/stats.yaml"
     threads: 1
@@ -225,10 +225,10 @@ rule test_registration_arms:
         permutations=ANALYSIS_CFG.get("permutations", 20000),
         seed=config["seed"],
     script:
-        "../scripts/test_registration_arms.py"
+        "../scripts/compare_registration_arms.py"
 
 
-rule test_tissue_sets:
+rule compare_tissue_sets:
     input:
         fractions=f"{MODELS}/tissue/fractions.tsv",
         code=pkg("analysis.py", "stats.py", "io.py"),
@@ -239,9 +239,9 @@ rule test_tissue_sets:
         model_friedman=f"{STATS}/tissue_models-friedman.tsv",
         model_pairs=f"{STATS}/tissue_models-wilcoxon.tsv",
     log:
-        f"{LOGS}/test_tissue_sets.log",
+        f"{LOGS}/compare_tissue_sets.log",
     benchmark:
-        f"{BENCH}/test_tissue_sets.tsv"
+        f"{BENCH}/compare_tissue_sets.tsv"
     conda:
         "../envs/stats.yaml"
     threads: 1
@@ -253,7 +253,7 @@ rule test_tissue_sets:
         permutations=ANALYSIS_CFG.get("permutations", 20000),
         seed=config["seed"],
     script:
-        "../scripts/test_tissue_sets.py"
+        "../scripts/compare_tissue_sets.py"
 
 
 rule compare_study_variants:
