@@ -4,13 +4,7 @@
 rule aggregate_attribution:
     input:
         unpack(aggregate_inputs),
-        code=pkg(
-            "explain/aggregate.py",
-            "explain/regions.py",
-            "explain/robustness.py",
-            "grid.py",
-            "io.py",
-        ),
+        code=pkg_of("aggregate_attribution.py"),
     output:
         regions=f"{ATTRIBUTION}/{{study}}/{{variant}}_regions.tsv",
         maps=directory(f"{ATTRIBUTION}/{{study}}/{{variant}}_means"),
@@ -39,7 +33,7 @@ rule measure_region_volumes:
         gm=f"{PRE}_label-GM_probseg.nii.gz",
         atlas=TEMPLATE.atlas,
         labels=TEMPLATE.atlas_labels,
-        code=pkg("explain/volumes.py", "explain/regions.py", "grid.py", "io.py"),
+        code=pkg_of("measure_region_volumes.py"),
     output:
         tsv=f"{PRE}_atlas-Neuromorphometrics_morph.tsv",
     log:
@@ -61,14 +55,7 @@ rule measure_region_volumes:
 rule check_ground_truth:
     input:
         unpack(ground_truth_inputs),
-        code=pkg(
-            "explain/groundtruth.py",
-            "explain/aggregate.py",
-            "explain/regions.py",
-            "explain/robustness.py",
-            "grid.py",
-            "io.py",
-        ),
+        code=pkg_of("check_ground_truth.py"),
     output:
         enrichment=f"{STATS}/{{study}}/{{variant}}_enrichment.tsv",
         ranks=f"{STATS}/{{study}}/{{variant}}_planted-ranks.tsv",
@@ -96,20 +83,7 @@ rule check_ground_truth:
 rule check_randomisation:
     input:
         unpack(first_run),
-        code=pkg(
-            "explain/randomisation.py",
-            "explain/aggregate.py",
-            "explain/regions.py",
-            "explain/robustness.py",
-            "explain/attribution.py",
-            "explain/maps.py",
-            "learn/train.py",
-            "learn/networks.py",
-            "learn/data.py",
-            "learn/metrics.py",
-            "grid.py",
-            "io.py",
-        ),
+        code=pkg_of("check_randomisation.py"),
     output:
         tsv=f"{STATS}/{{study}}/{{variant}}_randomisation.tsv",
     log:
@@ -139,7 +113,7 @@ rule check_randomisation:
 rule correlate_hippocampus:
     input:
         unpack(hippocampus_inputs),
-        code=pkg("explain/neuro.py", "io.py"),
+        code=pkg_of("correlate_hippocampus.py"),
     output:
         points=f"{STATS}/{{study}}/{{variant}}_hippocampus-points.tsv",
         test=f"{STATS}/{{study}}/{{variant}}_hippocampus-test.tsv",
@@ -170,13 +144,7 @@ rule measure_robustness:
     input:
         regions=f"{ATTRIBUTION}/{{study}}/{{variant}}_regions.tsv",
         maps=f"{ATTRIBUTION}/{{study}}/{{variant}}_means",
-        code=pkg(
-            "explain/aggregate.py",
-            "explain/regions.py",
-            "explain/robustness.py",
-            "grid.py",
-            "io.py",
-        ),
+        code=pkg_of("measure_robustness.py"),
     output:
         l2=f"{STATS}/{{study}}/{{variant}}_robustness-l2.tsv",
         topk=f"{STATS}/{{study}}/{{variant}}_robustness-topk.tsv",
@@ -205,7 +173,7 @@ rule compare_registration_arms:
     input:
         summary=f"{MODELS}/registration/summary.tsv",
         metrics=registration_metric_files,
-        code=pkg("analysis.py", "stats.py", "io.py"),
+        code=pkg_of("compare_registration_arms.py"),
     output:
         wilcoxon=f"{STATS}/registration_wilcoxon.tsv",
         friedman=f"{STATS}/registration_friedman.tsv",
@@ -231,7 +199,7 @@ rule compare_registration_arms:
 rule compare_tissue_sets:
     input:
         fractions=f"{MODELS}/tissue/fractions.tsv",
-        code=pkg("analysis.py", "stats.py", "io.py"),
+        code=pkg_of("compare_tissue_sets.py"),
     output:
         kruskal=f"{STATS}/tissue_kruskal.tsv",
         posthoc=f"{STATS}/tissue_posthoc.tsv",
@@ -259,7 +227,7 @@ rule compare_tissue_sets:
 rule compare_study_variants:
     input:
         summary=f"{MODELS}/{{study}}/summary.tsv",
-        code=pkg("analysis.py", "stats.py", "io.py"),
+        code=pkg_of("compare_study_variants.py"),
     output:
         tsv=f"{STATS}/{{study}}_comparison.tsv",
     log:

@@ -1,6 +1,6 @@
 # Shared code of the rule files: puts the package on the path, then includes the input functions by
 # concern. Rules only name functions defined in rules/common/: no lambdas in rules.
-#   paths.smk        output folders, path templates, resource scaling, pkg_of()
+#   paths.smk        output folders, path templates, resource scaling, pkg_of() (code inputs)
 #   dataset.smk      dataset selection and validation (units, raw images, QC exclusions, downloads)
 #   preprocess.smk   per-unit preprocessing, registration and QC inputs
 #   studies.smk      samples, splits and training runs, derived from the study registry
@@ -25,6 +25,7 @@ import mrixai.studies as registry  # noqa: E402
 from mrixai.bids import UNIT_ID_PATTERN  # noqa: E402
 from mrixai.config import randomisation_methods  # noqa: E402
 from mrixai.datasets.download import file_name  # noqa: E402
+from mrixai.envcheck import package_modules  # noqa: E402
 from mrixai.synthetic import HEAD_MODEL_FILES, PARAM_KEYS  # noqa: E402
 from mrixai.synthetic import OPTIONAL_PARAM_KEYS  # noqa: E402
 from mrixai.templates import TISSUES, TemplateFiles  # noqa: E402

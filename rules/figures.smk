@@ -6,18 +6,7 @@ rule plot_registration_metrics:
         unpack(registration_figure_baseline),
         summary=f"{MODELS}/registration/summary.tsv",
         wilcoxon=f"{STATS}/registration_wilcoxon.tsv",
-        code=pkg(
-            "figures/make.py",
-            "figures/attribution.py",
-            "figures/studies.py",
-            "figures/common.py",
-            "explain/aggregate.py",
-            "explain/regions.py",
-            "explain/robustness.py",
-            "stats.py",
-            "grid.py",
-            "io.py",
-        ),
+        code=pkg_of("plot_registration_metrics.py"),
     output:
         png=report(
             f"{FIGURES}/registration_metrics.png",
@@ -43,18 +32,7 @@ rule plot_registration_roc:
     input:
         roc=f"{STATS}/registration_roc.tsv",
         summary=f"{MODELS}/registration/summary.tsv",
-        code=pkg(
-            "figures/make.py",
-            "figures/attribution.py",
-            "figures/studies.py",
-            "figures/common.py",
-            "explain/aggregate.py",
-            "explain/regions.py",
-            "explain/robustness.py",
-            "stats.py",
-            "grid.py",
-            "io.py",
-        ),
+        code=pkg_of("plot_registration_roc.py"),
     output:
         png=report(
             f"{FIGURES}/registration_roc.png",
@@ -79,18 +57,7 @@ rule plot_registration_roc:
 rule plot_registration_splits:
     input:
         summary=f"{MODELS}/registration/summary.tsv",
-        code=pkg(
-            "figures/make.py",
-            "figures/attribution.py",
-            "figures/studies.py",
-            "figures/common.py",
-            "explain/aggregate.py",
-            "explain/regions.py",
-            "explain/robustness.py",
-            "stats.py",
-            "grid.py",
-            "io.py",
-        ),
+        code=pkg_of("plot_registration_splits.py"),
     output:
         png=report(
             f"{FIGURES}/registration_splits.png",
@@ -117,18 +84,7 @@ rule plot_tissue_fractions:
         fractions=f"{MODELS}/tissue/fractions.tsv",
         kruskal=f"{STATS}/tissue_kruskal.tsv",
         posthoc=f"{STATS}/tissue_posthoc.tsv",
-        code=pkg(
-            "figures/make.py",
-            "figures/attribution.py",
-            "figures/studies.py",
-            "figures/common.py",
-            "explain/aggregate.py",
-            "explain/regions.py",
-            "explain/robustness.py",
-            "stats.py",
-            "grid.py",
-            "io.py",
-        ),
+        code=pkg_of("plot_tissue_fractions.py"),
     output:
         png=report(
             f"{FIGURES}/tissue_fractions.png",
@@ -154,18 +110,7 @@ rule plot_variant_comparison:
     input:
         summary=f"{MODELS}/{{study}}/summary.tsv",
         comparison=f"{STATS}/{{study}}_comparison.tsv",
-        code=pkg(
-            "figures/make.py",
-            "figures/attribution.py",
-            "figures/studies.py",
-            "figures/common.py",
-            "explain/aggregate.py",
-            "explain/regions.py",
-            "explain/robustness.py",
-            "stats.py",
-            "grid.py",
-            "io.py",
-        ),
+        code=pkg_of("plot_variant_comparison.py"),
     output:
         png=report(
             f"{FIGURES}/{{study}}_comparison.png",
@@ -194,18 +139,7 @@ rule plot_variant_comparison:
 rule plot_qc_montage:
     input:
         images=qc_montage_images,
-        code=pkg(
-            "figures/make.py",
-            "figures/attribution.py",
-            "figures/studies.py",
-            "figures/common.py",
-            "explain/aggregate.py",
-            "explain/regions.py",
-            "explain/robustness.py",
-            "stats.py",
-            "grid.py",
-            "io.py",
-        ),
+        code=pkg_of("plot_qc_montage.py"),
     output:
         png=report(
             f"{FIGURES}/qc_montage.png",
@@ -235,18 +169,7 @@ rule plot_class_maps:
         maps=f"{ATTRIBUTION}/{{study}}/{{variant}}_means",
         template=str(TEMPLATE.t1w),
         store=variant_store_json,
-        code=pkg(
-            "figures/make.py",
-            "figures/attribution.py",
-            "figures/studies.py",
-            "figures/common.py",
-            "explain/aggregate.py",
-            "explain/regions.py",
-            "explain/robustness.py",
-            "stats.py",
-            "grid.py",
-            "io.py",
-        ),
+        code=pkg_of("plot_mean_maps.py"),
     output:
         png=report(
             f"{FIGURES}/{{study}}_{{variant}}_class-maps.png",
@@ -281,18 +204,7 @@ rule plot_outcome_maps:
         maps=f"{ATTRIBUTION}/{{study}}/{{variant}}_means",
         template=str(TEMPLATE.t1w),
         store=variant_store_json,
-        code=pkg(
-            "figures/make.py",
-            "figures/attribution.py",
-            "figures/studies.py",
-            "figures/common.py",
-            "explain/aggregate.py",
-            "explain/regions.py",
-            "explain/robustness.py",
-            "stats.py",
-            "grid.py",
-            "io.py",
-        ),
+        code=pkg_of("plot_mean_maps.py"),
     output:
         png=report(
             f"{FIGURES}/{{study}}_{{variant}}_outcome-maps.png",
@@ -327,18 +239,7 @@ rule plot_run_maps:
         maps=f"{ATTRIBUTION}/{{study}}/{{variant}}_means",
         template=str(TEMPLATE.t1w),
         store=variant_store_json,
-        code=pkg(
-            "figures/make.py",
-            "figures/attribution.py",
-            "figures/studies.py",
-            "figures/common.py",
-            "explain/aggregate.py",
-            "explain/regions.py",
-            "explain/robustness.py",
-            "stats.py",
-            "grid.py",
-            "io.py",
-        ),
+        code=pkg_of("plot_mean_maps.py"),
     output:
         png=report(
             f"{FIGURES}/{{study}}_{{variant}}_run-maps.png",
@@ -371,18 +272,7 @@ rule plot_run_maps:
 rule plot_top_regions:
     input:
         regions=f"{ATTRIBUTION}/{{study}}/{{variant}}_regions.tsv",
-        code=pkg(
-            "figures/make.py",
-            "figures/attribution.py",
-            "figures/studies.py",
-            "figures/common.py",
-            "explain/aggregate.py",
-            "explain/regions.py",
-            "explain/robustness.py",
-            "stats.py",
-            "grid.py",
-            "io.py",
-        ),
+        code=pkg_of("plot_top_regions.py"),
     output:
         png=report(
             f"{FIGURES}/{{study}}_{{variant}}_top-regions.png",
@@ -416,18 +306,7 @@ rule plot_top_regions:
 rule plot_beta_overlap:
     input:
         overlap=f"{STATS}/{{study}}/{{variant}}_beta-overlap.tsv",
-        code=pkg(
-            "figures/make.py",
-            "figures/attribution.py",
-            "figures/studies.py",
-            "figures/common.py",
-            "explain/aggregate.py",
-            "explain/regions.py",
-            "explain/robustness.py",
-            "stats.py",
-            "grid.py",
-            "io.py",
-        ),
+        code=pkg_of("plot_beta_overlap.py"),
     output:
         png=report(
             f"{FIGURES}/{{study}}_{{variant}}_beta-overlap.png",
@@ -460,18 +339,7 @@ rule plot_hippocampus:
     input:
         points=f"{STATS}/{{study}}/{{variant}}_hippocampus-points.tsv",
         test=f"{STATS}/{{study}}/{{variant}}_hippocampus-test.tsv",
-        code=pkg(
-            "figures/make.py",
-            "figures/attribution.py",
-            "figures/studies.py",
-            "figures/common.py",
-            "explain/aggregate.py",
-            "explain/regions.py",
-            "explain/robustness.py",
-            "stats.py",
-            "grid.py",
-            "io.py",
-        ),
+        code=pkg_of("plot_hippocampus.py"),
     output:
         png=report(
             f"{FIGURES}/{{study}}_{{variant}}_hippocampus.png",
@@ -501,18 +369,7 @@ rule plot_hippocampus:
 rule plot_robustness_l2:
     input:
         l2=f"{STATS}/{{study}}/{{variant}}_robustness-l2.tsv",
-        code=pkg(
-            "figures/make.py",
-            "figures/attribution.py",
-            "figures/studies.py",
-            "figures/common.py",
-            "explain/aggregate.py",
-            "explain/regions.py",
-            "explain/robustness.py",
-            "stats.py",
-            "grid.py",
-            "io.py",
-        ),
+        code=pkg_of("plot_robustness_l2.py"),
     output:
         png=report(
             f"{FIGURES}/{{study}}_{{variant}}_robustness-l2.png",
@@ -542,18 +399,7 @@ rule plot_robustness_l2:
 rule plot_robustness_topk:
     input:
         topk=f"{STATS}/{{study}}/{{variant}}_robustness-topk.tsv",
-        code=pkg(
-            "figures/make.py",
-            "figures/attribution.py",
-            "figures/studies.py",
-            "figures/common.py",
-            "explain/aggregate.py",
-            "explain/regions.py",
-            "explain/robustness.py",
-            "stats.py",
-            "grid.py",
-            "io.py",
-        ),
+        code=pkg_of("plot_robustness_topk.py"),
     output:
         png=report(
             f"{FIGURES}/{{study}}_{{variant}}_robustness-topk.png",
@@ -583,18 +429,7 @@ rule plot_robustness_topk:
 rule plot_enrichment:
     input:
         table=f"{STATS}/{{study}}/{{variant}}_enrichment.tsv",
-        code=pkg(
-            "figures/make.py",
-            "figures/attribution.py",
-            "figures/studies.py",
-            "figures/common.py",
-            "explain/aggregate.py",
-            "explain/regions.py",
-            "explain/robustness.py",
-            "stats.py",
-            "grid.py",
-            "io.py",
-        ),
+        code=pkg_of("plot_enrichment.py"),
     output:
         png=report(
             f"{FIGURES}/{{study}}_{{variant}}_enrichment.png",
@@ -625,18 +460,7 @@ rule plot_enrichment:
 rule plot_randomisation:
     input:
         table=f"{STATS}/{{study}}/{{variant}}_randomisation.tsv",
-        code=pkg(
-            "figures/make.py",
-            "figures/attribution.py",
-            "figures/studies.py",
-            "figures/common.py",
-            "explain/aggregate.py",
-            "explain/regions.py",
-            "explain/robustness.py",
-            "stats.py",
-            "grid.py",
-            "io.py",
-        ),
+        code=pkg_of("plot_randomisation.py"),
     output:
         png=report(
             f"{FIGURES}/{{study}}_{{variant}}_randomisation.png",

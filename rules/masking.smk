@@ -6,22 +6,7 @@
 rule run_masking_study:
     input:
         unpack(masking_inputs),
-        code=pkg(
-            "masking/study.py",
-            "masking/train.py",
-            "masking/unet.py",
-            "masking/saliency.py",
-            "masking/placement.py",
-            "masking/slices.py",
-            "masking/metrics.py",
-            "masking/figures.py",
-            "figures/common.py",
-            "learn/train.py",
-            "learn/data.py",
-            "learn/metrics.py",
-            "learn/networks.py",
-            "io.py",
-        ),
+        code=pkg_of("run_masking_study.py"),
     output:
         metrics=report(
             f"{MASKING}/metrics.tsv",

@@ -20,7 +20,7 @@ rule plot_subject_qc:
             arm=ARMS,
             allow_missing=True,
         ),
-        code=pkg("qc.py", "io.py"),
+        code=pkg_of("plot_subject_qc.py"),
     output:
         skullstrip=f"{QC}_desc-skullstrip_qc.png",
         tissue=f"{QC}_desc-tissue_qc.png",
@@ -47,7 +47,7 @@ rule plot_subject_qc:
 rule summarize_qc:
     input:
         metrics=qc_metrics,
-        code=pkg("qc.py", "io.py"),
+        code=pkg_of("summarize_qc.py"),
     output:
         tsv="results/qc/group_qc.tsv",
         png="results/qc/group_qc.png",

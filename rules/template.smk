@@ -1,6 +1,6 @@
 rule prepare_template:
     input:
-        code=pkg("templates.py", "io.py"),
+        code=pkg_of("prepare_template.py"),
     output:
         t1w=TEMPLATE.t1w,
         mask=TEMPLATE.mask,

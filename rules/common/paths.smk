@@ -101,6 +101,12 @@ def runtime_min(base):
     return int(max(1, round(base * max(1.0, VOXEL_SCALE))))
 
 
-def pkg(*modules):
-    """Package modules a script uses, listed as inputs so that editing them reruns the rule."""
-    return [f"{PKG}/{m}" for m in modules]
+def pkg_of(script, *extra):
+    """Package modules ``scripts/<script>`` imports, directly or through the package
+    (mrixai.envcheck.package_modules), plus ``extra`` modules the rule depends on otherwise,
+    listed as inputs so that editing one reruns the rule. Derived, so the list cannot go stale.
+    """
+    modules = package_modules(
+        f"{workflow.basedir}/scripts/{script}", f"{workflow.basedir}/src"
+    )
+    return [f"{PKG}/{m}" for m in sorted(set(modules) | set(extra))]
