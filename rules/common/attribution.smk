@@ -17,15 +17,10 @@ def attribution_gpu():
 
 
 ANALYSIS_CFG = config.get("analysis", {})
-
 METHOD_NAMES = list(ATTRIBUTION_CFG.get("methods", {}))
-
 PRIMARY_METHOD = ANALYSIS_CFG.get("primary_method", "lrpb0")
-
 RANDOMISATION_CFG = ANALYSIS_CFG.get("randomisation", {})
-
 RANDOMISATION_METHODS = randomisation_methods(config)
-
 HIPPOCAMPUS_CFG = ANALYSIS_CFG.get("hippocampus", {})
 
 

@@ -83,7 +83,6 @@ else:
 # QC'd). qc.exclude is checked here, before any job runs; qc.auto_exclude makes the group QC table
 # an input of make_labels, which writes every exclusion and its reason to results/qc/excluded.tsv.
 QC_EXCLUDE = list(config["qc"].get("exclude") or [])
-
 QC_AUTO_EXCLUDE = bool(config["qc"].get("auto_exclude", False))
 
 if QC_EXCLUDE and UNITS:
@@ -130,7 +129,6 @@ def dataset_urls(dataset):
 
 
 DOWNLOAD_URLS = {d: dataset_urls(d) for d in PUBLIC_DATASETS if config["dataset"] == d}
-
 DOWNLOAD_NAMES = registry.pattern(
     [re.escape(n) for urls in DOWNLOAD_URLS.values() for n in urls]
 )

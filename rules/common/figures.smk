@@ -4,7 +4,6 @@ METHOD_LABELS = {
     name: str((spec or {}).get("label", name))
     for name, spec in ATTRIBUTION_CFG.get("methods", {}).items()
 }
-
 QC_MONTAGE_ARM = "syn" if "syn" in ARMS else ARMS[-1]
 
 # The two variants each compared study's comparison table and figure set side by side.
@@ -39,7 +38,6 @@ ATTRIBUTION_FIGURES = [
     "robustness-topk",
     "randomisation",
 ]
-
 MASKING_OPTIONS = {
     k: v
     for k, v in STUDY_CFG.get("masking", {}).items()

@@ -1,11 +1,8 @@
 # Samples, splits and the studies' training runs, derived from the study registry (mrixai.studies).
 
 SPLITS = config.get("splits", {})
-
 N_SPLITS = int(SPLITS.get("n_splits", 10))
-
 N_REPEATS = int(SPLITS.get("n_repeats", 5))
-
 STUDY_CFG = config.get("studies", {})
 
 # Wildcard patterns of the studies trained on volume stores (e.g. "registration|pif|transfer").

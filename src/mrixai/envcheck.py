@@ -98,7 +98,7 @@ class RuleInfo:
     conda: list[str]  # env file paths relative to the repository root
     script: str | None
     runs_code: bool = False  # has shell:, run:, wrapper: or notebook:
-    code_inputs: list[str] = field(default_factory=list)  # package modules listed with pkg(...)
+    code_inputs: list[str] = field(default_factory=list)  # modules listed with pkg(...) or as pkg_of extras
     code_of: list[str] = field(default_factory=list)  # scripts named in pkg_of(...)
 
 
