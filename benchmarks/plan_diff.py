@@ -8,7 +8,7 @@ Usage:
 directory for each shipped config: config.yaml alone, config.yaml with each configs/*.yaml layered over
 it, and config.yaml with the tiny end-to-end config of the workflow tests (workflow_tests/conftest.py's
 TINY). Each plan becomes DIR/<name>.tsv with one line per job: rule, inputs, outputs, log, benchmark,
-wildcards, threads and resources (each sorted), with REPO's path replaced by ``<repo>`` so that two checkouts compare equal. Run it before
+wildcards, threads and resources (each sorted), and a PARAMS line per job (rule, outputs, params), with REPO's path replaced by ``<repo>`` so that two checkouts compare equal. Run it before
 and after a refactoring that must not change behaviour; ``compare`` then prints every difference
 (a renamed rule mapped with --rename OLD=NEW, which also maps its log and benchmark paths) and exits 1 if there is any.
 """
@@ -43,6 +43,26 @@ def config_sets(repo: Path) -> dict[str, list[Path] | dict]:
 
 
 KEPT = ("input", "output", "log", "benchmark", "wildcards", "threads", "resources")
+# Runs snakemake's command line with the dry-run executor also printing each job's params (the dry
+# run's own job blocks do not show them).
+DRIVER = """
+import sys
+from snakemake.executors import dryrun
+
+_run_job = dryrun.Executor.run_job
+
+
+def run_job(self, job):
+    params = sorted((str(k), repr(v)) for k, v in job.params.items())
+    print("PARAMS", job.rule.name, ",".join(sorted(map(str, job.output))), repr(params), sep="\\t")
+    return _run_job(self, job)
+
+
+dryrun.Executor.run_job = run_job
+from snakemake.cli import main
+
+sys.exit(main(sys.argv[1:]))
+"""
 
 
 def plan(repo: Path, extra: list[Path] | dict) -> list[str]:
@@ -55,7 +75,7 @@ def plan(repo: Path, extra: list[Path] | dict) -> list[str]:
             configs.append(str(path))
         else:
             configs += [str(p) for p in extra]
-        cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(repo / "Snakefile"),
+        cmd = [sys.executable, "-c", DRIVER, "--snakefile", str(repo / "Snakefile"),
                "--directory", str(Path(tmp) / "work"), "--configfile", *configs, "-n", "--cores", "1"]  # fmt: skip
         proc = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp)
         if proc.returncode != 0:
@@ -66,8 +86,11 @@ def plan(repo: Path, extra: list[Path] | dict) -> list[str]:
 def parse_dry_run(text: str, repo: Path) -> list[str]:
     """The job blocks of a dry run's output (``rule name:`` then indented ``key: value`` lines),
     without their job ids, reasons and dates, as sorted lines."""
-    jobs, job = [], None
+    jobs, job, params = [], None, []
     for line in text.splitlines():
+        if line.startswith("PARAMS\t"):
+            params.append(line)
+            continue
         head = re.fullmatch(r"(?:local)?(?:rule|checkpoint) (\w+):", line.strip())
         if head and not line.startswith(" "):
             job = {"rule": head.group(1)}
@@ -80,7 +103,7 @@ def parse_dry_run(text: str, repo: Path) -> list[str]:
             job = None
     if not jobs:
         raise RuntimeError(f"no jobs in the dry run's output:\n{text[-2000:]}")
-    lines = ["\t".join([job["rule"], *(f"{k}={job.get(k, '')}" for k in KEPT)]) for job in jobs]
+    lines = ["\t".join([job["rule"], *(f"{k}={job.get(k, '')}" for k in KEPT)]) for job in jobs] + params
     return sorted(line.replace(str(repo.resolve()), "<repo>") for line in lines)
 
 
