@@ -112,7 +112,8 @@ def write(out: Path, repo: Path) -> None:
     for name, extra in config_sets(repo).items():
         lines = plan(repo, extra)
         (out / f"{name}.tsv").write_text("\n".join(lines) + "\n")
-        print(f"{name}: {len(lines)} jobs -> {out / f'{name}.tsv'}")
+        jobs = sum(not line.startswith("PARAMS\t") for line in lines)
+        print(f"{name}: {jobs} jobs -> {out / f'{name}.tsv'}")
 
 
 def compare(before: Path, after: Path, renames: dict[str, str]) -> int:
