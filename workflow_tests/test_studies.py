@@ -102,3 +102,14 @@ def test_a_malformed_study_entry_is_rejected():
     with pytest.raises(ValueError, match="compared variants"):
         Study("x", "volume", "X", variants=lambda c: [], possible_variants=("a",), arm=lambda c, v: "syn",
               compared=("a", "b"))  # fmt: skip
+
+
+def test_statistics_tables_and_figures_of_each_study():
+    # docs/outputs.md: stats/registration_{wilcoxon,friedman}.tsv, tissue_{kruskal,posthoc}.tsv (and the
+    # per-model tissue tests), {pif,transfer}_comparison.tsv; a comparison figure per compared study.
+    stats = {name: studies.get_study(name).statistics for name in studies.trained_studies({})}
+    assert stats["registration"] == ("registration_wilcoxon", "registration_friedman")
+    assert {"tissue_kruskal", "tissue_posthoc"} <= set(stats["tissue"])
+    assert stats["pif"] == ("pif_comparison",) and stats["transfer"] == ("transfer_comparison",)
+    for name in studies.compared_studies():
+        assert f"{name}_comparison" in studies.get_study(name).figures

@@ -58,22 +58,11 @@ def get_analysis_output(wildcards):
     if DATASET_PENDING:
         return [DATASET_DESCRIPTION]
     out = []
-    if study_enabled("registration"):
-        out += [
-            f"{STATS}/registration_wilcoxon.tsv",
-            f"{STATS}/registration_friedman.tsv",
-        ]
-        if baseline_enabled():
+    for study in enabled_studies():
+        out += [f"{STATS}/{name}.tsv" for name in registry.get_study(study).statistics]
+        if study == "registration" and baseline_enabled():
+            # the CNN arms against the classical baseline, on the registration study's splits
             out.append(f"{STATS}/registration_baseline.tsv")
-    if study_enabled("tissue"):
-        out += [f"{STATS}/tissue_kruskal.tsv", f"{STATS}/tissue_posthoc.tsv"]
-        out += [
-            f"{STATS}/tissue_models-friedman.tsv",
-            f"{STATS}/tissue_models-wilcoxon.tsv",
-        ]
-    out += [
-        f"{STATS}/{s}_comparison.tsv" for s in COMPARED_VARIANTS if study_enabled(s)
-    ]
     for study, variant in explained_variants():
         base = f"{STATS}/{study}/{variant}"
         out += [
@@ -92,11 +81,8 @@ def get_figures_output(wildcards):
     if DATASET_PENDING:
         return [DATASET_DESCRIPTION]
     names = ["qc_montage"]
-    if study_enabled("registration"):
-        names += ["registration_metrics", "registration_roc", "registration_splits"]
-    if study_enabled("tissue"):
-        names.append("tissue_fractions")
-    names += [f"{s}_comparison" for s in COMPARED_VARIANTS if study_enabled(s)]
+    for study in enabled_studies():
+        names += list(registry.get_study(study).figures)
     for study, variant in explained_variants():
         kinds = list(ATTRIBUTION_FIGURES)
         if len(lrp_beta_methods()) < 2:

@@ -5,7 +5,8 @@ Each :class:`Study` says what kind of samples it trains on (``volume``: template
 trained by ``train_volume_model``; ``subimage``: the 2D subimage sets; ``masking``: the segmentation
 study, one job), which variants it compares (read from its section of ``studies``), the registration
 arm each variant trains on, whether its runs may be the registration study's own runs (then they
-are shared, not retrained), and which two variants its comparison figure sets side by side.
+are shared, not retrained), which two variants its comparison figure sets side by side, and the
+statistics tables and figures its rules make (targets of the analyse and figures stages).
 Adding a study means one :data:`STUDIES` entry plus its rules.
 """
 
@@ -42,6 +43,8 @@ class Study:
     enabled_by_default: bool = True
     shares_registration_runs: bool = False
     compared: tuple[str, ...] = ()
+    statistics: tuple[str, ...] = ()  # tables under results/stats/, without .tsv
+    figures: tuple[str, ...] = ()  # figures under results/figures/, without .png/.pdf
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -72,6 +75,8 @@ STUDIES: dict[str, Study] = {
             variants=lambda c: [f"reg-{a}" for a in study_config(c, "registration").get("arms", list(ARMS))],
             possible_variants=tuple(f"reg-{a}" for a in ARMS),
             arm=lambda c, v: v.removeprefix("reg-"),
+            statistics=("registration_wilcoxon", "registration_friedman"),
+            figures=("registration_metrics", "registration_roc", "registration_splits"),
         ),
         Study(
             "tissue",
@@ -80,6 +85,8 @@ STUDIES: dict[str, Study] = {
             variants=lambda c: [f"set-{s}" for s in study_config(c, "tissue").get("sets", list(SETS))],
             possible_variants=tuple(f"set-{s}" for s in SETS),
             arm=_subimage_arm,
+            statistics=("tissue_kruskal", "tissue_posthoc", "tissue_models-friedman", "tissue_models-wilcoxon"),
+            figures=("tissue_fractions",),
         ),
         Study(
             "pif",
@@ -90,6 +97,8 @@ STUDIES: dict[str, Study] = {
             arm=lambda c, v: study_config(c, "pif").get("arm", "syn"),
             shares_registration_runs=True,
             compared=("model-baseline", "model-pif"),
+            statistics=("pif_comparison",),
+            figures=("pif_comparison",),
         ),
         Study(
             "transfer",
@@ -100,6 +109,8 @@ STUDIES: dict[str, Study] = {
             arm=_transfer_arm,
             shares_registration_runs=True,
             compared=("init-scratch", "init-finetune"),
+            statistics=("transfer_comparison",),
+            figures=("transfer_comparison",),
         ),
         Study(
             "masking",
