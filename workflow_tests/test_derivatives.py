@@ -87,12 +87,16 @@ def fake_raw(bids: Path, units: list[str]) -> dict[str, str]:
     return paths
 
 
+def prefixes(results: Path, units: list[str]) -> dict[str, str]:
+    return {u: INTERNAL.format(root=results).format(subject=u) for u in units}
+
+
 def export_fake_run(tmp: Path, units: list[str], tpl: str = TEMPLATE_NAME) -> Path:
     raw = fake_raw(tmp / "bids", units)
     fake_preproc(tmp / "results", units)
     root = tmp / "results" / "derivatives" / "mrixai-preproc"
     export_preproc(
-        root, units, INTERNAL.format(root=tmp / "results"), raw, os.path.relpath(tmp / "bids", root),
+        root, prefixes(tmp / "results", units), raw, os.path.relpath(tmp / "bids", root),
         "T1w", ARMS, tpl, 2.0, {"skullstrip": {"method": "deepbet"}}, commit="0" * 40,
     )
     return root
@@ -185,7 +189,7 @@ def test_a_missing_working_file_is_an_error_naming_it(tmp_path):
     lost = Path(INTERNAL.format(root=tmp_path / "results").format(subject="01") + "_dseg.nii.gz")
     lost.unlink()
     with pytest.raises(FileNotFoundError, match="sub-01_dseg.nii.gz"):
-        export_preproc(tmp_path / "d", ["01"], INTERNAL.format(root=tmp_path / "results"), raw, "..", "T1w",
+        export_preproc(tmp_path / "d", prefixes(tmp_path / "results", ["01"]), raw, "..", "T1w",
                        ARMS, TEMPLATE_NAME, 2.0)
 
 
@@ -223,3 +227,54 @@ def test_the_bids_validator_finds_no_error_in_the_truth_and_attribution_datasets
         means / "method-lrpb0_group-AD_mean.nii.gz",
     )
     assert validate(attribution) == []
+
+
+# ---- the raw datasets the project writes -------------------------------------------------------
+
+
+@needs_validator
+def test_the_bids_validator_finds_no_error_in_the_raw_datasets_the_project_writes(tmp_path):
+    from mrixai import synthetic
+    from mrixai.datasets.ixi import convert_ixi
+    from mrixai.datasets.oasis import convert_oasis1
+    from test_datasets import make_ixi, make_oasis
+
+    # the synthetic cohort as rules/synthetic.smk lays it out (its writers; tiny stand-in images)
+    synth = tmp_path / "synthetic" / "bids"
+    table = synthetic.make_participants(4, 7)
+    synthetic.write_participants(table, synth / "participants.tsv")
+    synthetic.write_dataset_description(synth / "dataset_description.json")
+    for pid in table["participant_id"]:
+        for contrast in ("T1w", "T2w"):
+            _image(synth / pid / "anat" / f"{pid}_{contrast}.nii.gz", np.ones((6, 7, 5)))
+    # the converters' outputs, from the archives the converter tests build
+    make_ixi(tmp_path / "ixi")
+    convert_ixi({"T1w": tmp_path / "ixi" / "IXI-T1.tar", "T2w": tmp_path / "ixi" / "IXI-T2.tar"},
+                tmp_path / "ixi" / "IXI.csv", tmp_path / "ixi_bids")
+    make_oasis(tmp_path / "oasis")
+    convert_oasis1([tmp_path / "oasis" / "oasis_cross-sectional_disc1.tar.gz"],
+                   tmp_path / "oasis" / "oasis_cross-sectional.csv", tmp_path / "oasis_bids")
+    for root in (synth, tmp_path / "ixi_bids", tmp_path / "oasis_bids"):
+        assert validate(root) == [], root.name
+
+
+# ---- the tiny end-to-end run ---------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@needs_validator
+def test_tiny_run_writes_valid_derivatives_datasets_linked_to_its_outputs(tiny_run):
+    res = tiny_run[0] / "results"
+    deriv = res / "derivatives"
+    assert sorted(p.name for p in deriv.iterdir()) == ["mrixai-attribution", "mrixai-preproc", "mrixai-truth"]
+    for root in [*deriv.iterdir(), res / "synthetic" / "bids"]:
+        assert validate(root) == [], root.name
+    anat = deriv / "mrixai-preproc" / "sub-001" / "anat"
+    for arm in ARMS:
+        assert os.path.samefile(
+            anat / f"sub-001_space-MNI152NLin2009aSym_res-2mm_desc-{arm}_dseg.nii.gz",
+            res / "preproc" / "sub-001" / "anat" / f"sub-001_space-template_reg-{arm}_dseg.nii.gz",
+        )
+    truth = deriv / "mrixai-truth" / "sub-001" / "anat" / "sub-001_dseg.nii.gz"
+    assert os.path.samefile(truth, res / "synthetic" / "bids" / "derivatives" / "truth" / "sub-001" / "anat" / truth.name)
+    assert list((deriv / "mrixai-attribution" / "group" / "registration").glob("reg-*/*_mean.nii.gz"))

@@ -407,8 +407,7 @@ def _readme(title: str, body: str) -> str:
 
 def export_preproc(
     root: str | Path,
-    units: list[str],
-    internal_pattern: str,
+    prefixes: dict[str, str],
     raw_paths: dict[str, str],
     raw_link: str,
     contrast: str,
@@ -420,16 +419,16 @@ def export_preproc(
 ) -> Path:
     """Write ``mrixai-preproc``: every unit's native and template-space preprocessing outputs.
 
-    ``internal_pattern`` is the working path prefix with ``{subject}`` for the unit ID;
-    ``raw_paths`` maps each unit to its raw image's path inside the raw dataset at ``raw_link``
+    ``prefixes`` maps each unit ID to the working path prefix of its files
+    (``results/preproc/sub-<unit>/anat/sub-<unit>``); ``raw_paths`` maps each unit to its raw image's path inside the raw dataset at ``raw_link``
     (relative to ``root``).
     """
     exports = []
-    for unit in units:
+    for unit, prefix in prefixes.items():
         if unit not in raw_paths:
             raise ValueError(f"export_preproc: no raw image path for unit {unit!r}")
         exports += preproc_exports(
-            unit, internal_pattern.format(subject=unit), raw_paths[unit], contrast, arms,
+            unit, prefix, raw_paths[unit], contrast, arms,
             template_id, resolution_mm, parameters,
         )
     description = dataset_description(
