@@ -40,6 +40,7 @@ include: "rules/analysis.smk"
 include: "rules/figures.smk"
 include: "rules/masking.smk"
 include: "rules/results.smk"
+include: "rules/derivatives_inputs.smk"
 include: "rules/derivatives.smk"
 
 
