@@ -1,6 +1,6 @@
 """Write the explained variants' group mean attribution maps as a BIDS-derivatives dataset."""
 
-from mrixai.derivatives import code_commit, export_attribution
+from mrixai.derivatives import code_commit, code_url, export_attribution
 from mrixai.workflow import setup_logging
 
 setup_logging(snakemake.log[0])
@@ -11,4 +11,5 @@ export_attribution(
     p.template_id,
     p.resolution_mm,
     commit=code_commit(snakemake.scriptdir),
+    url=code_url(snakemake.scriptdir),
 )

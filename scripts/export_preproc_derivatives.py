@@ -1,6 +1,6 @@
 """Write the preprocessing BIDS-derivatives dataset (hardlinks of the working outputs, sidecars)."""
 
-from mrixai.derivatives import code_commit, export_preproc
+from mrixai.derivatives import code_commit, code_url, export_preproc
 from mrixai.workflow import setup_logging
 
 setup_logging(snakemake.log[0])
@@ -16,4 +16,5 @@ export_preproc(
     p.resolution_mm,
     p.parameters,
     commit=code_commit(snakemake.scriptdir),
+    url=code_url(snakemake.scriptdir),
 )

@@ -1,6 +1,6 @@
 """Write the synthetic ground truth as a BIDS-derivatives dataset."""
 
-from mrixai.derivatives import code_commit, export_truth
+from mrixai.derivatives import code_commit, code_url, export_truth
 from mrixai.workflow import setup_logging
 
 setup_logging(snakemake.log[0])
@@ -15,4 +15,5 @@ export_truth(
     p.template_id,
     p.resolution_mm,
     commit=code_commit(snakemake.scriptdir),
+    url=code_url(snakemake.scriptdir),
 )

@@ -151,8 +151,8 @@ def test_preproc_dataset_holds_every_output_as_a_hardlink_with_sidecars(tmp_path
     root = export_fake_run(tmp_path, units, TEMPLATEFLOW_TEMPLATE)
     description = json.loads((root / "dataset_description.json").read_text())
     assert description["DatasetType"] == "derivative"
-    assert description["GeneratedBy"][0]["Name"] == "mrixai" and description["GeneratedBy"][0]["Version"] == __version__
-    assert "0" * 40 in description["GeneratedBy"][0]["CodeURL"]
+    assert description["GeneratedBy"][0]["Name"] == "mrixai"
+    assert description["GeneratedBy"][0]["Version"] == f"{__version__}+g{'0' * 40}"  # the code's commit
     assert (root / description["DatasetLinks"]["raw"] / "dataset_description.json").is_file()
     for unit in units:
         ent = unit_entities(unit)
@@ -278,3 +278,17 @@ def test_tiny_run_writes_valid_derivatives_datasets_linked_to_its_outputs(tiny_r
     truth = deriv / "mrixai-truth" / "sub-001" / "anat" / "sub-001_dseg.nii.gz"
     assert os.path.samefile(truth, res / "synthetic" / "bids" / "derivatives" / "truth" / "sub-001" / "anat" / truth.name)
     assert list((deriv / "mrixai-attribution" / "group" / "registration").glob("reg-*/*_mean.nii.gz"))
+
+
+def test_the_code_commit_is_found_in_a_checkout_and_none_outside(tmp_path):
+    from mrixai.derivatives import code_commit, code_url
+
+    assert code_commit(tmp_path) is None and code_url(tmp_path) is None
+    git = ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    (tmp_path / "f").write_text("x")
+    subprocess.run([*git, "add", "f"], check=True)
+    subprocess.run([*git, "commit", "-qm", "x"], check=True)
+    subprocess.run([*git, "remote", "add", "origin", "https://example.org/mrixai.git"], check=True)
+    log = subprocess.run([*git, "log", "--format=%H"], capture_output=True, text=True, check=True).stdout.split()
+    assert code_commit(tmp_path) == log[0] and code_url(tmp_path) == "https://example.org/mrixai.git"

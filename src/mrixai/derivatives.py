@@ -315,29 +315,38 @@ def attribution_exports(means_dir: str | Path, study: str, variant: str, templat
     return out
 
 
-def code_commit(directory: str | Path) -> str | None:
-    """The git commit of the workflow code in ``directory``, or None outside a git checkout."""
+def _git(directory: str | Path, *args: str) -> str | None:
     try:
-        proc = subprocess.run(
-            ["git", "-C", str(directory), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10
-        )
+        proc = subprocess.run(["git", "-C", str(directory), *args], capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.SubprocessError):
         return None
-    commit = proc.stdout.strip()
-    return commit if proc.returncode == 0 and re.fullmatch(r"[0-9a-f]{40}", commit) else None
+    return proc.stdout.strip() or None if proc.returncode == 0 else None
+
+
+def code_commit(directory: str | Path) -> str | None:
+    """The git commit of the workflow code in ``directory``, or None outside a git checkout."""
+    commit = _git(directory, "rev-parse", "HEAD")
+    return commit if commit and re.fullmatch(r"[0-9a-f]{40}", commit) else None
+
+
+def code_url(directory: str | Path) -> str | None:
+    """The URL of the workflow checkout's ``origin`` remote, or None (no remote, no checkout)."""
+    return _git(directory, "config", "--get", "remote.origin.url")
 
 
 def dataset_description(name: str, description: str, raw_link: str | None, sources: list[str],
-                        commit: str | None = None) -> dict:
+                        commit: str | None = None, url: str | None = None) -> dict:
     """``dataset_description.json`` of a derivatives dataset made by mrixai.
 
     ``raw_link`` is the raw dataset's location relative to the derivatives dataset (its
     ``DatasetLinks`` key ``raw``, which the sidecars' ``bids:raw:`` URIs refer to); ``sources`` go
-    to ``SourceDatasets``.
+    to ``SourceDatasets``. The code's git ``commit`` is appended to the version as a local version
+    label (``0.1.0+g<commit>``); ``url`` (the checkout's remote) becomes ``CodeURL``.
     """
-    generated = {"Name": "mrixai", "Version": __version__, "Description": description}
-    if commit:
-        generated["CodeURL"] = f"git+commit:{commit}"
+    version = f"{__version__}+g{commit}" if commit else __version__
+    generated = {"Name": "mrixai", "Version": version, "Description": description}
+    if url:
+        generated["CodeURL"] = url
     out = {
         "Name": name,
         "BIDSVersion": BIDS_VERSION,
@@ -416,6 +425,7 @@ def export_preproc(
     resolution_mm: float,
     parameters: dict | None = None,
     commit: str | None = None,
+    url: str | None = None,
 ) -> Path:
     """Write ``mrixai-preproc``: every unit's native and template-space preprocessing outputs.
 
@@ -433,7 +443,7 @@ def export_preproc(
         )
     description = dataset_description(
         "mrixai preprocessing", "Reorientation, N4 bias correction, skull stripping, tissue segmentation "
-        "and registration to the template (arms: " + ", ".join(arms) + ").", raw_link, ["bids:raw:"], commit,
+        "and registration to the template (arms: " + ", ".join(arms) + ").", raw_link, ["bids:raw:"], commit, url,
     )
     readme = _readme("mrixai preprocessing derivatives", (
         "Native-space bias-corrected and skull-stripped images, brain masks, tissue segmentations "
@@ -454,6 +464,7 @@ def export_truth(
     template_id: str,
     resolution_mm: float,
     commit: str | None = None,
+    url: str | None = None,
 ) -> Path:
     """Write ``mrixai-truth``: the synthetic cohort's ground truth (native dseg and brain masks,
     template-space planted effect and regions at the top level, listed in ``.bidsignore``)."""
@@ -461,7 +472,7 @@ def export_truth(
     group = truth_group_exports(effect_mask, regions_mask, template_id, resolution_mm)
     description = dataset_description(
         "mrixai synthetic ground truth", "The tissue labels, brain masks and planted group effect the "
-        "synthetic cohort was generated with.", raw_link, ["bids:raw:"], commit,
+        "synthetic cohort was generated with.", raw_link, ["bids:raw:"], commit, url,
     )
     readme = _readme("mrixai synthetic ground truth", (
         "Per subject: the true tissue labels (dseg, see dseg.tsv) and brain mask in the raw image's space. "
@@ -478,6 +489,7 @@ def export_attribution(
     template_id: str,
     resolution_mm: float,
     commit: str | None = None,
+    url: str | None = None,
 ) -> Path:
     """Write ``mrixai-attribution``: each explained variant's group mean maps under ``group/``.
 
@@ -491,7 +503,7 @@ def export_attribution(
         exports += attribution_exports(folder, study, variant, template_id, resolution_mm)
     description = dataset_description(
         "mrixai attribution maps", "Group mean attribution maps of the CNNs, in template space.",
-        None, ["bids:preproc:"], commit,
+        None, ["bids:preproc:"], commit, url,
     )
     description["DatasetLinks"] = {"preproc": "../mrixai-preproc"}
     readme = _readme("mrixai attribution maps", (
