@@ -219,6 +219,7 @@ def test_the_bids_validator_finds_no_error_in_the_truth_and_attribution_datasets
 
     means = results / "attribution" / "registration" / "reg-syn_means"
     _image(means / "method-lrpb0_group-AD_mean.nii.gz")
+    (means / "index.tsv").write_text("method\tkind\tname\tn\tfile\nlrpb0\tgroup\tAD\t6\tmethod-lrpb0_group-AD_mean.nii.gz\n")
     attribution = results / "derivatives" / "mrixai-attribution"
     export_attribution(attribution, {"registration/reg-syn": means}, TEMPLATE_NAME, 2.0)
     assert os.path.samefile(
@@ -226,6 +227,8 @@ def test_the_bids_validator_finds_no_error_in_the_truth_and_attribution_datasets
         / "space-MNI152NLin2009aSym_res-2mm_method-lrpb0_group-AD_mean.nii.gz",
         means / "method-lrpb0_group-AD_mean.nii.gz",
     )
+    sidecar = json.loads(next((attribution / "group").rglob("*.json")).read_text())
+    assert sidecar["NumberOfMaps"] == 6 and sidecar["Method"] == "lrpb0" and sidecar["Name"] == "AD"
     assert validate(attribution) == []
 
 

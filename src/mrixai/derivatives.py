@@ -27,6 +27,7 @@ software and parameters that made them, ``SkullStripped``, ``Resolution`` and, f
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import re
@@ -304,13 +305,22 @@ def attribution_exports(means_dir: str | Path, study: str, variant: str, templat
     """A variant's group mean maps (``<study>/<variant>_means/*.nii.gz``) for ``mrixai-attribution``."""
     means_dir = Path(means_dir)
     res = res_label(resolution_mm)
+    # what each map averages (method, kind, name, number of maps), from the folder's index.tsv
+    index = {}
+    if (means_dir / "index.tsv").is_file():
+        with open(means_dir / "index.tsv", newline="") as f:
+            index = {row["file"]: row for row in csv.DictReader(f, delimiter="\t")}
     out = []
     for path in sorted(means_dir.glob("*.nii.gz")):
         target = f"group/{study}/{variant}/space-{template_id}_res-{res}_{path.name}"
+        row = index.get(path.name, {})
+        about = {k.capitalize(): row[k] for k in ("method", "kind", "name") if k in row}
+        if "n" in row:
+            about["NumberOfMaps"] = int(row["n"])
         out.append(Export(path, target, {
             "Description": f"Mean attribution map of the {study} study's {variant} variant "
             f"({path.name.removesuffix('_mean.nii.gz')}), on the volume store's crop of the template grid.",
-            "Space": template_id, "Resolution": resolution_text(resolution_mm),
+            "Space": template_id, "Resolution": resolution_text(resolution_mm), **about,
         }))
     return out
 
