@@ -218,13 +218,16 @@ def test_the_bids_validator_finds_no_error_in_the_truth_and_attribution_datasets
     assert validate(root) == []
 
     means = results / "attribution" / "registration" / "reg-syn_means"
-    _image(means / "method-lrpb0_group-AD_mean.nii.gz")
+    # the volume store's grid: the 2 mm template grid block-averaged to 4 mm
+    means.mkdir(parents=True)
+    store_map = nib.Nifti1Image(np.zeros((5, 6, 5), np.float32), np.diag([4.0, 4.0, 4.0, 1.0]))
+    nib.save(store_map, means / "method-lrpb0_group-AD_mean.nii.gz")
     (means / "index.tsv").write_text("method\tkind\tname\tn\tfile\nlrpb0\tgroup\tAD\t6\tmethod-lrpb0_group-AD_mean.nii.gz\n")
     attribution = results / "derivatives" / "mrixai-attribution"
     export_attribution(attribution, {"registration/reg-syn": means}, TEMPLATE_NAME, 2.0)
     assert os.path.samefile(
         attribution / "group" / "registration" / "reg-syn"
-        / "space-MNI152NLin2009aSym_res-2mm_method-lrpb0_group-AD_mean.nii.gz",
+        / "space-MNI152NLin2009aSym_res-4mm_method-lrpb0_group-AD_mean.nii.gz",
         means / "method-lrpb0_group-AD_mean.nii.gz",
     )
     sidecar = json.loads(next((attribution / "group").rglob("*.json")).read_text())

@@ -42,8 +42,6 @@ from mrixai.templates import TISSUES
 
 #: BIDS version the derivatives datasets follow.
 BIDS_VERSION = "1.10.0"
-#: The dataset names under ``results/derivatives/``.
-DATASETS = ("mrixai-preproc", "mrixai-truth", "mrixai-attribution")
 #: Registration arms and what each template-space file went through.
 ARM_DESCRIPTIONS = {
     "none": "no registration: the native image centred and padded/cropped onto the template grid",
@@ -302,9 +300,15 @@ def truth_group_exports(effect_mask: str | Path, regions_mask: str | Path, templ
 
 def attribution_exports(means_dir: str | Path, study: str, variant: str, template_id: str,
                         resolution_mm: float) -> list[Export]:
-    """A variant's group mean maps (``<study>/<variant>_means/*.nii.gz``) for ``mrixai-attribution``."""
+    """A variant's group mean maps (``<study>/<variant>_means/*.nii.gz``) for ``mrixai-attribution``.
+
+    The maps lie on the volume store's grid: a crop of the template grid, block-averaged when
+    ``samples.volumes.downsample`` says so, hence ``res-`` is read from each map's voxel size
+    (``resolution_mm`` is the template grid's, named in ``Resolution``).
+    """
+    import nibabel as nib
+
     means_dir = Path(means_dir)
-    res = res_label(resolution_mm)
     # what each map averages (method, kind, name, number of maps), from the folder's index.tsv
     index = {}
     if (means_dir / "index.tsv").is_file():
@@ -312,6 +316,11 @@ def attribution_exports(means_dir: str | Path, study: str, variant: str, templat
             index = {row["file"]: row for row in csv.DictReader(f, delimiter="\t")}
     out = []
     for path in sorted(means_dir.glob("*.nii.gz")):
+        zooms = {round(float(z), 4) for z in nib.load(path).header.get_zooms()[:3]}
+        if len(zooms) != 1:
+            raise ValueError(f"{path}: the attribution map's voxels are not isotropic ({sorted(zooms)} mm)")
+        voxel = zooms.pop()
+        res = res_label(voxel)
         target = f"group/{study}/{variant}/space-{template_id}_res-{res}_{path.name}"
         row = index.get(path.name, {})
         about = {k.capitalize(): row[k] for k in ("method", "kind", "name") if k in row}
@@ -320,7 +329,9 @@ def attribution_exports(means_dir: str | Path, study: str, variant: str, templat
         out.append(Export(path, target, {
             "Description": f"Mean attribution map of the {study} study's {variant} variant "
             f"({path.name.removesuffix('_mean.nii.gz')}), on the volume store's crop of the template grid.",
-            "Space": template_id, "Resolution": resolution_text(resolution_mm), **about,
+            "Space": template_id, **about,
+            "Resolution": f"{voxel:g} mm isotropic voxels of the volume store's grid: a crop of the "
+            f"{float(resolution_mm):g} mm template grid" + (", block-averaged" if voxel != float(resolution_mm) else ""),
         }))
     return out
 
