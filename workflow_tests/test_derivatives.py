@@ -267,7 +267,6 @@ def test_the_bids_validator_finds_no_error_in_the_raw_datasets_the_project_write
 # ---- the tiny end-to-end run ---------------------------------------------------------------------
 
 
-@pytest.mark.slow
 @needs_validator
 def test_tiny_run_writes_valid_derivatives_datasets_linked_to_its_outputs(tiny_run):
     res = tiny_run[0] / "results"
