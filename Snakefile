@@ -47,17 +47,21 @@ include: "rules/analysis.smk"
 include: "rules/figures.smk"
 include: "rules/masking.smk"
 include: "rules/results.smk"
+include: "rules/derivatives_inputs.smk"
+include: "rules/derivatives.smk"
 
 
 rule all:
     default_target: True
     input:
         get_final_output,
+        get_derivatives_output,
 
 
 rule preprocess:
     input:
         get_preprocess_output,
+        get_preproc_derivatives_output,
 
 
 rule train:

@@ -3,7 +3,8 @@
 As fMRIPrep, hippunfold and ClinicaDL do, the command takes the raw BIDS dataset, an output folder
 and an analysis level:
 
-- ``participant``: preprocessing and QC of every selected subject (the ``preprocess`` target);
+- ``participant``: preprocessing and QC of every selected subject, and the preprocessing
+  BIDS-derivatives dataset ``results/derivatives/mrixai-preproc`` (the ``preprocess`` target);
 - ``group``: everything after (labels, splits, training, attribution, statistics, figures and
   the results page: the ``all`` target, which reuses the participant-level outputs).
 
@@ -58,7 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="mrixai",
         description=(
             "Explainable CNN diagnosis on structural brain MRI, run as a BIDS App. "
-            "'participant' preprocesses and QCs every selected subject; 'group' runs everything "
+            "'participant' preprocesses and QCs every selected subject and writes the BIDS-derivatives "
+            "dataset results/derivatives/mrixai-preproc; 'group' runs everything "
             "after (learning, attribution, statistics, figures, results page). All outputs land "
             "under OUTPUT_DIR."
         ),
