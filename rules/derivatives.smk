@@ -7,7 +7,7 @@
 rule export_preproc_derivatives:
     input:
         files=preproc_derivative_sources,
-        code=pkg("derivatives.py", "bids.py", "templates.py", "io.py"),
+        code=pkg_of("export_preproc_derivatives.py"),
     output:
         directory(f"{DERIV}/mrixai-preproc"),
     log:
@@ -36,7 +36,7 @@ rule export_preproc_derivatives:
 rule export_truth_derivatives:
     input:
         unpack(truth_derivative_sources),
-        code=pkg("derivatives.py", "bids.py", "templates.py", "io.py"),
+        code=pkg_of("export_truth_derivatives.py"),
     output:
         directory(f"{DERIV}/mrixai-truth"),
     log:
@@ -62,7 +62,7 @@ rule export_truth_derivatives:
 rule export_attribution_derivatives:
     input:
         means=attribution_derivative_sources,
-        code=pkg("derivatives.py", "bids.py", "templates.py", "io.py"),
+        code=pkg_of("export_attribution_derivatives.py"),
     output:
         directory(f"{DERIV}/mrixai-attribution"),
     log:
