@@ -151,6 +151,12 @@ def resolve_template_source(source: str = "auto", home: str | Path | None = None
     return {"source": "nilearn", "templateflow_home": None}
 
 
+def template_id(source: str = "auto", home: str | Path | None = None) -> str:
+    """The TemplateFlow-style ID of the template a ``template.source`` setting resolves to here."""
+    resolved = resolve_template_source(source, home)
+    return TEMPLATEFLOW_TEMPLATE if resolved["source"] == "templateflow" else TEMPLATE_NAME
+
+
 def template_grid(
     resolution_mm: float, reference: str | Path | None = None
 ) -> tuple[tuple[int, int, int], np.ndarray]:
