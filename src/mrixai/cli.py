@@ -69,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
             "Arguments after '--' go to Snakemake unchanged, e.g. "
             "'mrixai bids out participant -- --keep-going'. "
             "The plain 'snakemake' command in the workflow folder keeps working. "
-            "'mrixai predict MODELS BIDS_DIR OUTPUT_DIR' (also 'mrixai-predict') applies trained "
+            "'mrixai predict MODELS BIDS_DIR OUTPUT_DIR' applies trained "
             "models to new subjects; see 'mrixai predict --help'."
         ),
     )

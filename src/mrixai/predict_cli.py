@@ -1,4 +1,4 @@
-"""``mrixai predict`` (also ``mrixai-predict``): apply trained volume models to a BIDS dataset of new subjects.
+"""``mrixai predict``: apply trained volume models to a BIDS dataset of new subjects.
 
 ``mrixai predict MODELS BIDS_DIR OUTPUT_DIR [options] [-- snakemake args]``
 
@@ -276,10 +276,6 @@ def predict(argv: Sequence[str] | None = None) -> int:
         print(f"mrixai predict: error: {err}", file=sys.stderr)
         return 2
     return 0
-
-
-def main() -> int:
-    return predict()
 
 
 if __name__ == "__main__":
