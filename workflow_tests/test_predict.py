@@ -241,7 +241,12 @@ def _new_subjects(work: Path, bids: Path) -> list[str]:
 
 @pytest.mark.slow
 def test_tiny_run_predicts_new_subjects_and_reproduces_its_test_predictions(tiny_run, tmp_path):
-    work = tiny_run[0]
+    check_prediction_on_a_workflow_run(tiny_run[0], tmp_path)
+
+
+def check_prediction_on_a_workflow_run(work: Path, tmp_path: Path) -> None:
+    """Predict with the reg-linear runs of the workflow run in ``work``: (a) new generated subjects
+    without labels, (b) the runs' own test subjects from their raw scans; a mismatched arm is refused."""
     # the model folder alone, copied away from the training results (as to another machine)
     models = tmp_path / "models"
     shutil.copytree(work / "results" / "models" / "registration" / "reg-linear", models,
