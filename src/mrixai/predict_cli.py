@@ -198,7 +198,6 @@ def write_attribution(preds, units, samples, table, out: Path, name: str, spec: 
 def predict(argv: Sequence[str] | None = None) -> int:
     """The ``predict`` command; returns the exit status."""
     import numpy as np
-    import pandas as pd
 
     from mrixai.bids import index_bids, read_participants
     from mrixai.learn.predict import (check_ensemble, check_request, find_checkpoints, labels_for,
