@@ -1,4 +1,5 @@
 # Training the studies' CNNs over splits x seeds, and one summary table per study.
+from mrixai.templates import template_id
 
 
 rule train_volume_model:
@@ -28,6 +29,7 @@ rule train_volume_model:
     params:
         run=run_options,
         seed=config["seed"],
+        template=template_id(TEMPLATE_SOURCE),
     script:
         "../scripts/train_volume_model.py"
 
