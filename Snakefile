@@ -40,6 +40,7 @@ include: "rules/analysis.smk"
 include: "rules/figures.smk"
 include: "rules/masking.smk"
 include: "rules/results.smk"
+include: "rules/transfer_source.smk"
 
 
 rule all:

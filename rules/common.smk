@@ -20,6 +20,14 @@ from mrixai.templates import TISSUES, TemplateFiles  # noqa: E402
 from mrixai.templates import resolve_template_source  # noqa: E402
 from mrixai.learn.options import run_options as learn_run_options  # noqa: E402
 from mrixai.learn.options import study_training as learn_study_training  # noqa: E402
+from mrixai.workflow import replace_label_groups  # noqa: E402
+
+# Stacked config files merge dictionaries; label.groups is taken whole from the last file that names
+# groups (a module, such as the transfer study's source, has its own config and no files).
+if not workflow.modifier.skip_configfile:
+    replace_label_groups(
+        config, [*workflow.configfiles, *(workflow.overwrite_configfiles or [])]
+    )
 
 CONTRAST = config["contrast"]
 RES = float(config["resolution_mm"])
@@ -313,7 +321,8 @@ def study_variants(study):
     if study == "pif":
         return ["model-baseline", "model-pif"]
     if study == "transfer":
-        return ["init-pretrain", "init-scratch", "init-finetune"]
+        pretrain = ["init-pretrain"] if TRANSFER_SOURCE == "same" else []
+        return pretrain + ["init-scratch", "init-finetune"]
     return [f"set-{s}" for s in cfg.get("sets", ["pp1", "pp2", "pp3", "pp4", "pp5"])]
 
 
@@ -327,6 +336,26 @@ def variant_arm(study, variant):
     if variant == "init-pretrain":
         return cfg.get("source_arm", "syn")
     return cfg.get("target_arm", "none")
+
+
+TRANSFER_CFG = STUDY_CFG.get("transfer", {})
+# same: pretrain on this dataset's source_arm; synthetic: on the embedded synthetic cohort's AD vs CN,
+# generated and processed under TRANSFER_SOURCE_DIR (rules/transfer_source.smk).
+TRANSFER_SOURCE = (
+    TRANSFER_CFG.get("source", "same") if study_enabled("transfer") else "same"
+)
+TRANSFER_SOURCE_DIR = "results/transfer-source"
+
+
+def _transfer_source_config():
+    from mrixai.learn.options import transfer_source_config
+
+    return transfer_source_config(config)
+
+
+TRANSFER_SOURCE_CONFIG = (
+    _transfer_source_config() if TRANSFER_SOURCE == "synthetic" else {}
+)
 
 
 def check_study_arms():
@@ -351,11 +380,7 @@ check_study_arms()
 
 GROUPS = list(config["label"]["groups"])
 if len(GROUPS) != 2:
-    raise ValueError(
-        f"label.groups must name exactly two groups, got {GROUPS}. "
-        "Stacked --configfile files merge dictionaries, so groups from config.yaml stay: "
-        "give one complete config file instead."
-    )
+    raise ValueError(f"label.groups must name exactly two groups, got {GROUPS}.")
 
 
 def volume_store_files(arm):
@@ -404,8 +429,11 @@ def run_store(wildcards):
     """The volume store a training run reads, and for fine-tuning the pretrained checkpoint."""
     files = volume_store_files(variant_arm(wildcards.study, wildcards.variant))
     if wildcards.variant == "init-finetune":
-        files["init"] = f"{MODELS}/transfer/init-pretrain/{RUN}_model.pt".format(
-            split=wildcards.split, seed=wildcards.seed
+        source = "" if TRANSFER_SOURCE == "same" else f"{TRANSFER_SOURCE_DIR}/"
+        files["init"] = (
+            f"{source}{MODELS}/transfer/init-pretrain/{RUN}_model.pt".format(
+                split=wildcards.split, seed=wildcards.seed
+            )
         )
     return files
 
@@ -666,12 +694,12 @@ def get_attribute_output(wildcards):
     if DATASET_PENDING:
         return [DATASET_DESCRIPTION]
     out = []
-    for study in ATTRIBUTION_CFG.get("studies", ["registration"]):
-        if study_enabled(study):
-            out += [
-                p.replace("_metrics.json", "").replace(MODELS, ATTRIBUTION, 1)
-                for p in study_runs(study)
-            ]
+    for study, variant in explained_variants():
+        out += [
+            p.replace("_metrics.json", "").replace(MODELS, ATTRIBUTION, 1)
+            for p in study_runs(study)
+            if f"/{study}/{variant}/" in p
+        ]
     return out
 
 
@@ -710,11 +738,13 @@ def lrp_beta_methods():
 
 def explained_variants():
     """(study, variant) pairs whose runs are explained and analysed."""
+    arms = ATTRIBUTION_CFG.get("registration_arms")
     return [
         (study, variant)
         for study in ATTRIBUTION_CFG.get("studies", ["registration"])
         if study_enabled(study)
         for variant in study_variants(study)
+        if study != "registration" or not arms or variant_arm(study, variant) in arms
     ]
 
 
@@ -997,16 +1027,43 @@ MASKING = "results/masking"
 MASKING_OPTIONS = {
     k: v
     for k, v in STUDY_CFG.get("masking", {}).items()
-    if k not in ("enabled", "training")
+    if k not in ("enabled", "training", "reference_labels")
 }
+# A labelled derivatives folder (e.g. DLMUSE) the masking study trains on and is scored against
+# instead of the pipeline's own masks and tissue maps; a relative path is taken from bids_dir.
+MASKING_REFERENCE = (
+    STUDY_CFG.get("masking", {}).get("reference_labels")
+    if STUDY_CFG.get("masking", {}).get("enabled", False)
+    else None
+)
+if MASKING_REFERENCE and not os.path.isabs(MASKING_REFERENCE):
+    if config["dataset"] == "synthetic":
+        raise ValueError(
+            "studies.masking.reference_labels is relative to bids_dir, which the synthetic dataset "
+            f"does not use: give an absolute path, got {MASKING_REFERENCE!r}"
+        )
+    MASKING_REFERENCE = os.path.join(BIDS_DIR, MASKING_REFERENCE)
+MASKING_REF = f"{MASKING}/reference/sub-{{subject}}/anat/sub-{{subject}}"
 
 
 def masking_inputs(wildcards):
-    """Native bias-corrected images (with skull), brain masks and tissue maps of every unit."""
+    """Native bias-corrected images (with skull), brain masks and tissue maps of every unit (the
+    masks and maps of studies.masking.reference_labels when it is set)."""
+    ref = MASKING_REF if MASKING_REFERENCE else PRE
     return {
         "images": [f"{PRE.format(subject=u)}_desc-n4_{CONTRAST}.nii.gz" for u in UNITS],
-        "masks": [f"{PRE.format(subject=u)}_desc-brain_mask.nii.gz" for u in UNITS],
-        "dsegs": [f"{PRE.format(subject=u)}_dseg.nii.gz" for u in UNITS],
+        "masks": [f"{ref.format(subject=u)}_desc-brain_mask.nii.gz" for u in UNITS],
+        "dsegs": [f"{ref.format(subject=u)}_dseg.nii.gz" for u in UNITS],
+    }
+
+
+def masking_reference_inputs(wildcards):
+    """A unit's reference label image and its folder's label table (dseg.tsv)."""
+    from mrixai.masking.reference import find_reference_dseg
+
+    return {
+        "dseg": str(find_reference_dseg(MASKING_REFERENCE, wildcards.subject)),
+        "lut": os.path.join(MASKING_REFERENCE, "dseg.tsv"),
     }
 
 
