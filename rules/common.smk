@@ -20,7 +20,7 @@ from mrixai.templates import TISSUES, TemplateFiles  # noqa: E402
 from mrixai.templates import resolve_template_source  # noqa: E402
 from mrixai.learn.options import run_options as learn_run_options  # noqa: E402
 from mrixai.learn.options import study_training as learn_study_training  # noqa: E402
-from mrixai.workflow import replace_label_groups  # noqa: E402
+from mrixai.configfiles import replace_label_groups  # noqa: E402
 
 # Stacked config files merge dictionaries; label.groups is taken whole from the last file that names
 # groups (a module, such as the transfer study's source, has its own config and no files).

@@ -89,7 +89,7 @@ def test_the_age_groups_pick_the_young_and_the_old_and_leave_the_middle_out():
 
 # ---- label groups are taken whole from the last config file --------------------------------------
 def test_label_groups_come_whole_from_the_last_file_that_names_them(tmp_path):
-    from mrixai.workflow import replace_label_groups
+    from mrixai.configfiles import replace_label_groups
 
     first, second, third = (tmp_path / f"{n}.yaml" for n in ("a", "b", "c"))
     first.write_text(yaml.safe_dump({"label": {"column": "diagnosis", "groups": {"CN": "x", "AD": "y"}}}))
