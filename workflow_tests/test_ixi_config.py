@@ -263,7 +263,7 @@ def test_preprocessing_of_one_renamed_subject_matches_its_dlmuse_labels(ixi_like
 
     bids, work = ixi_like
     pre = "results/preproc/sub-O1/anat/sub-O1"
-    targets = [f"{pre}_space-template_reg-syn_desc-brain_T1w.nii.gz",
+    targets = [f"{pre}_space-template_reg-syn_desc-brain_T1w.nii.gz", f"{pre}_dseg.nii.gz",
                "results/masking/reference/sub-O1/anat/sub-O1_dseg.nii.gz"]
     _snakemake(work, bids, *targets, timeout=1200)
     ref = reference_tissues(bids / "derivatives" / "dlmuse" / "sub-O1" / "anat" / "sub-O1_seg-dlmuse_dseg.nii.gz",
