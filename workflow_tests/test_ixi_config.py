@@ -278,3 +278,30 @@ def test_preprocessing_of_one_renamed_subject_matches_its_dlmuse_labels(ixi_like
         assert img.shape == head.shape and np.allclose(img.affine, head.affine, atol=1e-3), name
     tissue = np.asarray(img.dataobj)
     assert np.array_equal(tissue == 1, ref["GM"]) and np.array_equal(tissue == 2, ref["WM"])
+
+
+@pytest.mark.slow
+def test_fine_tuning_starts_from_the_synthetic_source_pretraining(tmp_path):
+    """studies.transfer.source: synthetic on a tiny run: the pretraining is trained under
+    results/transfer-source/ on the synthetic cohort (its own labels and splits), and the
+    fine-tuning of this dataset loads that checkpoint; this dataset trains no pretraining itself."""
+    import json
+
+    from conftest import TINY, TINY_TRAINING, run_snakemake
+
+    config = {**TINY, "splits": {**TINY["splits"], "n_repeats": 1}, "training": TINY_TRAINING,
+              "studies": {"transfer": {"source": "synthetic", "target_arm": "syn", "n_train_per_group": 1}}}
+    target = "results/models/transfer/init-finetune/split-0_seed-0_metrics.json"
+    run_snakemake(tmp_path, "--cores", "2", target, config=config, timeout=1800)
+    source = tmp_path / "results" / "transfer-source" / "results"
+    checkpoint = source / "models" / "transfer" / "init-pretrain" / "split-0_seed-0_model.pt"
+    assert checkpoint.is_file()
+    labels = pd.read_csv(source / "samples" / "labels.tsv", sep="\t", dtype=str)
+    assert set(labels["group"]) == {"CN", "AD"}
+    assert len(labels) == TINY["synthetic"]["n_subjects"]
+    log = (tmp_path / "results" / "logs" / "train_volume_model" / "transfer" / "init-finetune"
+           / "split-0_seed-0.log").read_text()
+    assert f"initialised from {checkpoint.relative_to(tmp_path)}" in log
+    assert not (tmp_path / "results" / "models" / "transfer" / "init-pretrain").exists()
+    metrics = json.loads((tmp_path / target).read_text())
+    assert (metrics["study"], metrics["variant"], metrics["arm"]) == ("transfer", "init-finetune", "syn")
