@@ -16,6 +16,14 @@ report: "report/workflow.rst"
 validate(config, "src/mrixai/schemas/config.schema.yaml")
 sys.path.insert(0, f"{workflow.basedir}/src")
 from mrixai.config import check_config  # noqa: E402
+from mrixai.configfiles import replace_label_groups  # noqa: E402
+
+# Stacked config files merge dictionaries; label.groups is taken whole from the last file that names
+# groups (a module, such as the transfer study's source, has its own config and no files).
+if not workflow.modifier.skip_configfile:
+    replace_label_groups(
+        config, [*workflow.configfiles, *(workflow.overwrite_configfiles or [])]
+    )
 
 # Cross-checks the schema cannot express (two groups, study arms, baseline, attribution methods).
 check_config(config)
@@ -49,6 +57,7 @@ include: "rules/masking.smk"
 include: "rules/results.smk"
 include: "rules/derivatives_inputs.smk"
 include: "rules/derivatives.smk"
+include: "rules/transfer_source.smk"
 
 
 rule all:

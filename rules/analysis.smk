@@ -134,6 +134,9 @@ rule correlate_hippocampus:
         region=HIPPOCAMPUS_CFG.get("region", "Hippocampus"),
         metric=HIPPOCAMPUS_CFG.get("metric", "sum_abs"),
         permutations=HIPPOCAMPUS_CFG.get("permutations", 10000),
+        outcomes=HIPPOCAMPUS_CFG.get("outcomes", ["TP"]),
+        volume_measure=HIPPOCAMPUS_CFG.get("volume_measure", "gm_ml"),
+        direction=HIPPOCAMPUS_CFG.get("direction", "negative"),
         exact_limit=ANALYSIS_CFG.get("exact_limit", 1000000),
         seed=config["seed"],
     script:

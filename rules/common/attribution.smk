@@ -37,11 +37,13 @@ def lrp_beta_methods():
 
 def explained_variants():
     """(study, variant) pairs whose runs are explained and analysed."""
+    arms = ATTRIBUTION_CFG.get("registration_arms")
     return [
         (study, variant)
         for study in ATTRIBUTION_CFG.get("studies", ["registration"])
         if study_enabled(study)
         for variant in study_variants(study)
+        if study != "registration" or not arms or variant_arm(study, variant) in arms
     ]
 
 

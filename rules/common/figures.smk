@@ -41,14 +41,41 @@ ATTRIBUTION_FIGURES = [
 MASKING_OPTIONS = {
     k: v
     for k, v in STUDY_CFG.get("masking", {}).items()
-    if k not in ("enabled", "training")
+    if k not in ("enabled", "training", "reference_labels")
 }
+# A labelled derivatives folder (e.g. DLMUSE) the masking study trains on and is scored against
+# instead of the pipeline's own masks and tissue maps; a relative path is taken from bids_dir.
+MASKING_REFERENCE = (
+    STUDY_CFG.get("masking", {}).get("reference_labels")
+    if STUDY_CFG.get("masking", {}).get("enabled", False)
+    else None
+)
+if MASKING_REFERENCE and not os.path.isabs(MASKING_REFERENCE):
+    if config["dataset"] == "synthetic":
+        raise ValueError(
+            "studies.masking.reference_labels is relative to bids_dir, which the synthetic dataset "
+            f"does not use: give an absolute path, got {MASKING_REFERENCE!r}"
+        )
+    MASKING_REFERENCE = os.path.join(BIDS_DIR, MASKING_REFERENCE)
+MASKING_REF = f"{MASKING}/reference/sub-{{subject}}/anat/sub-{{subject}}"
 
 
 def masking_inputs(wildcards):
-    """Native bias-corrected images (with skull), brain masks and tissue maps of every unit."""
+    """Native bias-corrected images (with skull), brain masks and tissue maps of every unit (the
+    masks and maps of studies.masking.reference_labels when it is set)."""
+    ref = MASKING_REF if MASKING_REFERENCE else PRE
     return {
         "images": [f"{PRE.format(subject=u)}_desc-n4_{CONTRAST}.nii.gz" for u in UNITS],
-        "masks": [f"{PRE.format(subject=u)}_desc-brain_mask.nii.gz" for u in UNITS],
-        "dsegs": [f"{PRE.format(subject=u)}_dseg.nii.gz" for u in UNITS],
+        "masks": [f"{ref.format(subject=u)}_desc-brain_mask.nii.gz" for u in UNITS],
+        "dsegs": [f"{ref.format(subject=u)}_dseg.nii.gz" for u in UNITS],
+    }
+
+
+def masking_reference_inputs(wildcards):
+    """A unit's reference label image and its folder's label table (dseg.tsv)."""
+    from mrixai.masking.reference import find_reference_dseg
+
+    return {
+        "dseg": str(find_reference_dseg(MASKING_REFERENCE, wildcards.subject)),
+        "lut": os.path.join(MASKING_REFERENCE, "dseg.tsv"),
     }

@@ -58,12 +58,35 @@ def subimage_inputs(wildcards):
     return {"images": heads, "dsegs": template_dsegs(arm)}
 
 
+TRANSFER_CFG = STUDY_CFG.get("transfer", {})
+# same: pretrain on this dataset's source_arm; synthetic: on the embedded synthetic cohort's AD vs CN,
+# generated and processed under TRANSFER_SOURCE_DIR (rules/transfer_source.smk).
+TRANSFER_SOURCE = (
+    TRANSFER_CFG.get("source", "same") if study_enabled("transfer") else "same"
+)
+TRANSFER_SOURCE_DIR = "results/transfer-source"
+
+
+def _transfer_source_config():
+    from mrixai.learn.options import transfer_source_config
+
+    return transfer_source_config(config)
+
+
+TRANSFER_SOURCE_CONFIG = (
+    _transfer_source_config() if TRANSFER_SOURCE == "synthetic" else {}
+)
+
+
 def run_store(wildcards):
     """The volume store a training run reads, and for fine-tuning the pretrained checkpoint."""
     files = volume_store_files(variant_arm(wildcards.study, wildcards.variant))
     if wildcards.variant == "init-finetune":
-        files["init"] = f"{MODELS}/transfer/init-pretrain/{RUN}_model.pt".format(
-            split=wildcards.split, seed=wildcards.seed
+        source = "" if TRANSFER_SOURCE == "same" else f"{TRANSFER_SOURCE_DIR}/"
+        files["init"] = (
+            f"{source}{MODELS}/transfer/init-pretrain/{RUN}_model.pt".format(
+                split=wildcards.split, seed=wildcards.seed
+            )
         )
     return files
 

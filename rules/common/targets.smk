@@ -44,12 +44,12 @@ def get_attribute_output(wildcards):
     if DATASET_PENDING:
         return [DATASET_DESCRIPTION]
     out = []
-    for study in ATTRIBUTION_CFG.get("studies", ["registration"]):
-        if study_enabled(study):
-            out += [
-                p.replace("_metrics.json", "").replace(MODELS, ATTRIBUTION, 1)
-                for p in study_runs(study)
-            ]
+    for study, variant in explained_variants():
+        out += [
+            p.replace("_metrics.json", "").replace(MODELS, ATTRIBUTION, 1)
+            for p in study_runs(study)
+            if f"/{study}/{variant}/" in p
+        ]
     return out
 
 

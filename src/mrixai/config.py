@@ -28,9 +28,7 @@ def check_groups(config: Mapping) -> None:
     groups = list(config["label"]["groups"])
     if len(groups) != 2:
         raise ValueError(
-            f"label.groups must name exactly two groups, got {groups}. "
-            "Stacked --configfile files merge dictionaries, so groups from config.yaml stay: "
-            "give one complete config file instead."
+            f"label.groups must name exactly two groups, got {groups}."
         )
 
 

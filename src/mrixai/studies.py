@@ -56,6 +56,13 @@ class Study:
             raise ValueError(f"study {self.name!r}: compared variants {unknown} are not among {self.possible_variants}")
 
 
+def _transfer_variants(config: Mapping) -> list[str]:
+    """Pretraining is a run of this dataset only with ``source: same``; with ``synthetic`` it is
+    trained on the embedded synthetic cohort under its own prefix (rules/transfer_source.smk)."""
+    same = study_config(config, "transfer").get("source", "same") == "same"
+    return (["init-pretrain"] if same else []) + ["init-scratch", "init-finetune"]
+
+
 def _transfer_arm(config: Mapping, variant: str) -> str:
     cfg = study_config(config, "transfer")
     return cfg.get("source_arm", "syn") if variant == "init-pretrain" else cfg.get("target_arm", "none")
@@ -104,7 +111,7 @@ STUDIES: dict[str, Study] = {
             "transfer",
             "volume",
             "Transfer learning (Eitel et al. 2019)",
-            variants=lambda c: ["init-pretrain", "init-scratch", "init-finetune"],
+            variants=_transfer_variants,
             possible_variants=("init-pretrain", "init-scratch", "init-finetune"),
             arm=_transfer_arm,
             shares_registration_runs=True,
