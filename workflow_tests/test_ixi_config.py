@@ -249,10 +249,10 @@ def test_dry_run_of_the_ixi_config_plans_every_study(ixi_like):
     assert "generate_subject" not in counts
     # attribution on the syn arm only, every method; the restated neurobiological check
     assert counts.get("attribute_model") == folds * seeds and counts.get("aggregate_attribution") == 1
-    assert counts.get("test_hippocampus") == 1 and counts.get("check_randomisation") == 1
+    assert counts.get("correlate_hippocampus") == 1 and counts.get("check_randomisation") == 1
     assert "check_ground_truth" not in counts
-    for rule in ("run_masking_study", "summarize_baseline", "compare_with_baseline", "test_tissue_sets",
-                 "test_registration_arms", "write_claims", "write_results_page"):
+    for rule in ("run_masking_study", "summarize_baseline", "compare_with_baseline", "compare_tissue_sets",
+                 "compare_registration_arms", "write_claims", "write_results_page"):
         assert counts.get(rule) == 1, rule
     assert counts.get("train_baseline") == folds * len(cfg["baseline"]["features"])
 
