@@ -9,6 +9,7 @@ rule plot_registration_metrics:
         code=pkg(
             "figures/make.py",
             "figures/attribution.py",
+            "display.py",
             "figures/studies.py",
             "figures/common.py",
             "explain/aggregate.py",
@@ -46,6 +47,7 @@ rule plot_registration_roc:
         code=pkg(
             "figures/make.py",
             "figures/attribution.py",
+            "display.py",
             "figures/studies.py",
             "figures/common.py",
             "explain/aggregate.py",
@@ -82,6 +84,7 @@ rule plot_registration_splits:
         code=pkg(
             "figures/make.py",
             "figures/attribution.py",
+            "display.py",
             "figures/studies.py",
             "figures/common.py",
             "explain/aggregate.py",
@@ -120,6 +123,7 @@ rule plot_tissue_fractions:
         code=pkg(
             "figures/make.py",
             "figures/attribution.py",
+            "display.py",
             "figures/studies.py",
             "figures/common.py",
             "explain/aggregate.py",
@@ -157,6 +161,7 @@ rule plot_variant_comparison:
         code=pkg(
             "figures/make.py",
             "figures/attribution.py",
+            "display.py",
             "figures/studies.py",
             "figures/common.py",
             "explain/aggregate.py",
@@ -197,6 +202,7 @@ rule plot_qc_montage:
         code=pkg(
             "figures/make.py",
             "figures/attribution.py",
+            "display.py",
             "figures/studies.py",
             "figures/common.py",
             "explain/aggregate.py",
@@ -238,6 +244,7 @@ rule plot_class_maps:
         code=pkg(
             "figures/make.py",
             "figures/attribution.py",
+            "display.py",
             "figures/studies.py",
             "figures/common.py",
             "explain/aggregate.py",
@@ -284,6 +291,7 @@ rule plot_outcome_maps:
         code=pkg(
             "figures/make.py",
             "figures/attribution.py",
+            "display.py",
             "figures/studies.py",
             "figures/common.py",
             "explain/aggregate.py",
@@ -330,6 +338,7 @@ rule plot_run_maps:
         code=pkg(
             "figures/make.py",
             "figures/attribution.py",
+            "display.py",
             "figures/studies.py",
             "figures/common.py",
             "explain/aggregate.py",
@@ -374,6 +383,7 @@ rule plot_top_regions:
         code=pkg(
             "figures/make.py",
             "figures/attribution.py",
+            "display.py",
             "figures/studies.py",
             "figures/common.py",
             "explain/aggregate.py",
@@ -419,6 +429,7 @@ rule plot_beta_overlap:
         code=pkg(
             "figures/make.py",
             "figures/attribution.py",
+            "display.py",
             "figures/studies.py",
             "figures/common.py",
             "explain/aggregate.py",
@@ -463,6 +474,7 @@ rule plot_hippocampus:
         code=pkg(
             "figures/make.py",
             "figures/attribution.py",
+            "display.py",
             "figures/studies.py",
             "figures/common.py",
             "explain/aggregate.py",
@@ -504,6 +516,7 @@ rule plot_robustness_l2:
         code=pkg(
             "figures/make.py",
             "figures/attribution.py",
+            "display.py",
             "figures/studies.py",
             "figures/common.py",
             "explain/aggregate.py",
@@ -545,6 +558,7 @@ rule plot_robustness_topk:
         code=pkg(
             "figures/make.py",
             "figures/attribution.py",
+            "display.py",
             "figures/studies.py",
             "figures/common.py",
             "explain/aggregate.py",
@@ -586,6 +600,7 @@ rule plot_enrichment:
         code=pkg(
             "figures/make.py",
             "figures/attribution.py",
+            "display.py",
             "figures/studies.py",
             "figures/common.py",
             "explain/aggregate.py",
@@ -628,6 +643,7 @@ rule plot_randomisation:
         code=pkg(
             "figures/make.py",
             "figures/attribution.py",
+            "display.py",
             "figures/studies.py",
             "figures/common.py",
             "explain/aggregate.py",

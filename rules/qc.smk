@@ -20,7 +20,14 @@ rule plot_subject_qc:
             arm=ARMS,
             allow_missing=True,
         ),
-        code=pkg("qc.py", "io.py"),
+        code=pkg(
+            "qc/montage.py",
+            "qc/metrics.py",
+            "qc/volumes.py",
+            "qc/canvas.py",
+            "display.py",
+            "io.py",
+        ),
     output:
         skullstrip=f"{QC}_desc-skullstrip_qc.png",
         tissue=f"{QC}_desc-tissue_qc.png",
@@ -47,7 +54,9 @@ rule plot_subject_qc:
 rule summarize_qc:
     input:
         metrics=qc_metrics,
-        code=pkg("qc.py", "io.py"),
+        code=pkg(
+            "qc/group.py", "qc/metrics.py", "qc/volumes.py", "qc/canvas.py", "io.py"
+        ),
     output:
         tsv="results/qc/group_qc.tsv",
         png="results/qc/group_qc.png",

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from conftest import REPO, TINY, TINY_SUBJECTS, digest_tree, run_snakemake, snakemake_cmd
-from mrixai.qc import dice
+from mrixai.qc.metrics import dice
 
 ARMS = ("none", "linear", "syn")
 
