@@ -6,12 +6,12 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
 from scipy import ndimage
 
+from helpers import write_nifti
 from mrixai.learn.subimages import (
     SETS,
     aggregate_slices,
@@ -523,7 +523,7 @@ def write_nifti(data: np.ndarray, path: Path, flip_x: bool = False) -> Path:
         data = data[::-1]
         affine = np.diag([-1.0, 1.0, 1.0, 1.0])
         affine[0, 3] = data.shape[0] - 1
-    nib.save(nib.Nifti1Image(np.ascontiguousarray(data), affine), path)
+    write_nifti(np.ascontiguousarray(data), affine, path)
     return path
 
 
