@@ -155,7 +155,8 @@ def test_unknown_skullstrip_method_is_named():
         skullstrip.strip_skull(nib.Nifti1Image(data, affine), method="bet2")
 
 
-@pytest.mark.parametrize("method", ["deepbet", "robex"])
+# ROBEX on a real head takes minutes: it runs with the slow tests.
+@pytest.mark.parametrize("method", ["deepbet", pytest.param("robex", marks=pytest.mark.slow)])
 def test_skull_strip_backends_on_a_real_head(method, ixi_sample):
     from mrixai.evaluation import reference_tissues
 

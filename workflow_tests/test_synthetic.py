@@ -455,6 +455,7 @@ def test_generate_subject_rejects_wrong_resolution(template, head_model, tmp_pat
 # ----------------------------------------------------------------------------- runtime
 
 
+@pytest.mark.slow  # a wall-clock budget: meaningful on an idle machine, with the slow tests
 def test_subject_at_2mm_within_budget(tmp_path):
     """The issue's budget: at most 5 s per subject at 2 mm on one core."""
     template = prepare_template(tmp_path / "template", 2.0)
