@@ -4,13 +4,7 @@
 rule aggregate_attribution:
     input:
         unpack(aggregate_inputs),
-        code=pkg(
-            "explain/aggregate.py",
-            "explain/regions.py",
-            "explain/robustness.py",
-            "grid.py",
-            "io.py",
-        ),
+        code=pkg_of("aggregate_attribution.py"),
     output:
         regions=f"{ATTRIBUTION}/{{study}}/{{variant}}_regions.tsv",
         maps=directory(f"{ATTRIBUTION}/{{study}}/{{variant}}_means"),
@@ -19,7 +13,7 @@ rule aggregate_attribution:
     benchmark:
         f"{BENCH}/aggregate_attribution/{{study}}/{{variant}}.tsv"
     wildcard_constraints:
-        study="registration|pif|transfer",
+        study=VOLUME_STUDY_PATTERN,
     conda:
         "../envs/explain.yaml"
     threads: 1
@@ -39,7 +33,7 @@ rule measure_region_volumes:
         gm=f"{PRE}_label-GM_probseg.nii.gz",
         atlas=TEMPLATE.atlas,
         labels=TEMPLATE.atlas_labels,
-        code=pkg("explain/volumes.py", "explain/regions.py", "grid.py", "io.py"),
+        code=pkg_of("measure_region_volumes.py"),
     output:
         tsv=f"{PRE}_atlas-Neuromorphometrics_morph.tsv",
     log:
@@ -61,14 +55,7 @@ rule measure_region_volumes:
 rule check_ground_truth:
     input:
         unpack(ground_truth_inputs),
-        code=pkg(
-            "explain/groundtruth.py",
-            "explain/aggregate.py",
-            "explain/regions.py",
-            "explain/robustness.py",
-            "grid.py",
-            "io.py",
-        ),
+        code=pkg_of("check_ground_truth.py"),
     output:
         enrichment=f"{STATS}/{{study}}/{{variant}}_enrichment.tsv",
         ranks=f"{STATS}/{{study}}/{{variant}}_planted-ranks.tsv",
@@ -77,7 +64,7 @@ rule check_ground_truth:
     benchmark:
         f"{BENCH}/check_ground_truth/{{study}}/{{variant}}.tsv"
     wildcard_constraints:
-        study="registration|pif|transfer",
+        study=VOLUME_STUDY_PATTERN,
     conda:
         "../envs/explain.yaml"
     threads: 1
@@ -96,20 +83,7 @@ rule check_ground_truth:
 rule check_randomisation:
     input:
         unpack(first_run),
-        code=pkg(
-            "explain/randomisation.py",
-            "explain/aggregate.py",
-            "explain/regions.py",
-            "explain/robustness.py",
-            "explain/attribution.py",
-            "explain/maps.py",
-            "learn/train.py",
-            "learn/networks.py",
-            "learn/data.py",
-            "learn/metrics.py",
-            "grid.py",
-            "io.py",
-        ),
+        code=pkg_of("check_randomisation.py"),
     output:
         tsv=f"{STATS}/{{study}}/{{variant}}_randomisation.tsv",
     log:
@@ -117,7 +91,7 @@ rule check_randomisation:
     benchmark:
         f"{BENCH}/check_randomisation/{{study}}/{{variant}}.tsv"
     wildcard_constraints:
-        study="registration|pif|transfer",
+        study=VOLUME_STUDY_PATTERN,
     conda:
         "../envs/explain.yaml"
     threads: 1
@@ -136,19 +110,19 @@ rule check_randomisation:
         "../scripts/check_randomisation.py"
 
 
-rule test_hippocampus:
+rule correlate_hippocampus:
     input:
         unpack(hippocampus_inputs),
-        code=pkg("explain/neuro.py", "io.py"),
+        code=pkg_of("correlate_hippocampus.py"),
     output:
         points=f"{STATS}/{{study}}/{{variant}}_hippocampus-points.tsv",
         test=f"{STATS}/{{study}}/{{variant}}_hippocampus-test.tsv",
     log:
-        f"{LOGS}/test_hippocampus/{{study}}/{{variant}}.log",
+        f"{LOGS}/correlate_hippocampus/{{study}}/{{variant}}.log",
     benchmark:
-        f"{BENCH}/test_hippocampus/{{study}}/{{variant}}.tsv"
+        f"{BENCH}/correlate_hippocampus/{{study}}/{{variant}}.tsv"
     wildcard_constraints:
-        study="registration|pif|transfer",
+        study=VOLUME_STUDY_PATTERN,
     conda:
         "../envs/explain.yaml"
     threads: 1
@@ -160,23 +134,20 @@ rule test_hippocampus:
         region=HIPPOCAMPUS_CFG.get("region", "Hippocampus"),
         metric=HIPPOCAMPUS_CFG.get("metric", "sum_abs"),
         permutations=HIPPOCAMPUS_CFG.get("permutations", 10000),
+        outcomes=HIPPOCAMPUS_CFG.get("outcomes", ["TP"]),
+        volume_measure=HIPPOCAMPUS_CFG.get("volume_measure", "gm_ml"),
+        direction=HIPPOCAMPUS_CFG.get("direction", "negative"),
         exact_limit=ANALYSIS_CFG.get("exact_limit", 1000000),
         seed=config["seed"],
     script:
-        "../scripts/test_hippocampus.py"
+        "../scripts/correlate_hippocampus.py"
 
 
 rule measure_robustness:
     input:
         regions=f"{ATTRIBUTION}/{{study}}/{{variant}}_regions.tsv",
         maps=f"{ATTRIBUTION}/{{study}}/{{variant}}_means",
-        code=pkg(
-            "explain/aggregate.py",
-            "explain/regions.py",
-            "explain/robustness.py",
-            "grid.py",
-            "io.py",
-        ),
+        code=pkg_of("measure_robustness.py"),
     output:
         l2=f"{STATS}/{{study}}/{{variant}}_robustness-l2.tsv",
         topk=f"{STATS}/{{study}}/{{variant}}_robustness-topk.tsv",
@@ -186,7 +157,7 @@ rule measure_robustness:
     benchmark:
         f"{BENCH}/measure_robustness/{{study}}/{{variant}}.tsv"
     wildcard_constraints:
-        study="registration|pif|transfer",
+        study=VOLUME_STUDY_PATTERN,
     conda:
         "../envs/explain.yaml"
     threads: 1
@@ -201,19 +172,19 @@ rule measure_robustness:
         "../scripts/measure_robustness.py"
 
 
-rule test_registration_arms:
+rule compare_registration_arms:
     input:
         summary=f"{MODELS}/registration/summary.tsv",
         metrics=registration_metric_files,
-        code=pkg("analysis.py", "stats.py", "io.py"),
+        code=pkg_of("compare_registration_arms.py"),
     output:
         wilcoxon=f"{STATS}/registration_wilcoxon.tsv",
         friedman=f"{STATS}/registration_friedman.tsv",
         roc=f"{STATS}/registration_roc.tsv",
     log:
-        f"{LOGS}/test_registration_arms.log",
+        f"{LOGS}/compare_registration_arms.log",
     benchmark:
-        f"{BENCH}/test_registration_arms.tsv"
+        f"{BENCH}/compare_registration_arms.tsv"
     conda:
         "../envs/stats.yaml"
     threads: 1
@@ -225,13 +196,13 @@ rule test_registration_arms:
         permutations=ANALYSIS_CFG.get("permutations", 20000),
         seed=config["seed"],
     script:
-        "../scripts/test_registration_arms.py"
+        "../scripts/compare_registration_arms.py"
 
 
-rule test_tissue_sets:
+rule compare_tissue_sets:
     input:
         fractions=f"{MODELS}/tissue/fractions.tsv",
-        code=pkg("analysis.py", "stats.py", "io.py"),
+        code=pkg_of("compare_tissue_sets.py"),
     output:
         kruskal=f"{STATS}/tissue_kruskal.tsv",
         posthoc=f"{STATS}/tissue_posthoc.tsv",
@@ -239,9 +210,9 @@ rule test_tissue_sets:
         model_friedman=f"{STATS}/tissue_models-friedman.tsv",
         model_pairs=f"{STATS}/tissue_models-wilcoxon.tsv",
     log:
-        f"{LOGS}/test_tissue_sets.log",
+        f"{LOGS}/compare_tissue_sets.log",
     benchmark:
-        f"{BENCH}/test_tissue_sets.tsv"
+        f"{BENCH}/compare_tissue_sets.tsv"
     conda:
         "../envs/stats.yaml"
     threads: 1
@@ -253,13 +224,13 @@ rule test_tissue_sets:
         permutations=ANALYSIS_CFG.get("permutations", 20000),
         seed=config["seed"],
     script:
-        "../scripts/test_tissue_sets.py"
+        "../scripts/compare_tissue_sets.py"
 
 
 rule compare_study_variants:
     input:
         summary=f"{MODELS}/{{study}}/summary.tsv",
-        code=pkg("analysis.py", "stats.py", "io.py"),
+        code=pkg_of("compare_study_variants.py"),
     output:
         tsv=f"{STATS}/{{study}}_comparison.tsv",
     log:

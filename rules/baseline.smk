@@ -5,15 +5,7 @@
 rule extract_gm_features:
     input:
         unpack(gm_feature_inputs),
-        code=pkg(
-            "learn/baseline.py",
-            "learn/labels.py",
-            "learn/metrics.py",
-            "learn/splits.py",
-            "learn/summary.py",
-            "grid.py",
-            "io.py",
-        ),
+        code=pkg_of("extract_gm_features.py"),
     output:
         npy=f"{SAMPLES}/reg-{{arm}}_desc-gmfeatures.npy",
         tsv=f"{SAMPLES}/reg-{{arm}}_desc-gmfeatures.tsv",
@@ -38,15 +30,7 @@ rule extract_gm_features:
 rule collect_region_volumes:
     input:
         unpack(region_volume_inputs),
-        code=pkg(
-            "learn/baseline.py",
-            "learn/labels.py",
-            "learn/metrics.py",
-            "learn/splits.py",
-            "learn/summary.py",
-            "grid.py",
-            "io.py",
-        ),
+        code=pkg_of("collect_region_volumes.py"),
     output:
         tsv=f"{SAMPLES}/desc-regionvolumes_features.tsv",
     log:
@@ -70,15 +54,7 @@ rule train_baseline:
     input:
         unpack(baseline_feature_files),
         splits="results/splits/splits.tsv",
-        code=pkg(
-            "learn/baseline.py",
-            "learn/labels.py",
-            "learn/metrics.py",
-            "learn/splits.py",
-            "learn/summary.py",
-            "grid.py",
-            "io.py",
-        ),
+        code=pkg_of("train_baseline.py"),
     output:
         predictions=f"{BASELINE}/{{features}}/split-{{split}}_seed-0_predictions.tsv",
         metrics=f"{BASELINE}/{{features}}/split-{{split}}_seed-0_metrics.json",
@@ -106,7 +82,7 @@ rule train_baseline:
 rule summarize_baseline:
     input:
         metrics=baseline_runs,
-        code=pkg("learn/summary.py", "io.py"),
+        code=pkg_of("summarize_study.py"),
     output:
         tsv=f"{BASELINE}/summary.tsv",
     log:
@@ -127,15 +103,7 @@ rule compare_with_baseline:
     input:
         cnn=f"{MODELS}/registration/summary.tsv",
         baseline=f"{BASELINE}/summary.tsv",
-        code=pkg(
-            "learn/baseline.py",
-            "learn/labels.py",
-            "learn/metrics.py",
-            "learn/splits.py",
-            "learn/summary.py",
-            "grid.py",
-            "io.py",
-        ),
+        code=pkg_of("compare_with_baseline.py"),
     output:
         tsv=f"{STATS}/registration_baseline.tsv",
     log:
@@ -143,7 +111,7 @@ rule compare_with_baseline:
     benchmark:
         f"{BENCH}/compare_with_baseline.tsv"
     conda:
-        "../envs/learn.yaml"
+        "../envs/stats.yaml"
     threads: 1
     resources:
         mem_mb=500,

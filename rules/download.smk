@@ -10,7 +10,7 @@ rule prepare_dataset:
 rule download_file:
     input:
         # ancient: editing the download code must not fetch gigabytes again
-        code=ancient(pkg("datasets/download.py")),
+        code=ancient(pkg_of("download_file.py")),
     output:
         # write-protected: a rerun never deletes a finished download (delete it to fetch again)
         protected(f"{DOWNLOADS}/{{dataset}}/{{filename}}"),
@@ -40,9 +40,7 @@ rule download_file:
 rule convert_ixi:
     input:
         unpack(ixi_downloads),
-        code=pkg(
-            "datasets/ixi.py", "datasets/archive.py", "datasets/bidsout.py", "io.py"
-        ),
+        code=pkg_of("convert_ixi.py"),
     output:
         # written last, inside a scratch dir renamed to results/ixi/bids when complete
         description="results/ixi/bids/dataset_description.json",
@@ -66,9 +64,7 @@ rule convert_ixi:
 rule convert_oasis1:
     input:
         unpack(oasis1_downloads),
-        code=pkg(
-            "datasets/oasis.py", "datasets/archive.py", "datasets/bidsout.py", "io.py"
-        ),
+        code=pkg_of("convert_oasis1.py"),
     output:
         description="results/oasis1/bids/dataset_description.json",
     log:

@@ -4,15 +4,7 @@
 rule attribute_model:
     input:
         unpack(attribution_inputs),
-        code=pkg(
-            "explain/maps.py",
-            "explain/attribution.py",
-            "learn/train.py",
-            "learn/data.py",
-            "learn/metrics.py",
-            "learn/networks.py",
-            "io.py",
-        ),
+        code=pkg_of("attribute_model.py"),
     output:
         directory(f"{ATTRIBUTION}/{{study}}/{{variant}}/{RUN}"),
     log:
@@ -20,7 +12,7 @@ rule attribute_model:
     benchmark:
         f"{BENCH}/attribute_model/{{study}}/{{variant}}/{RUN}.tsv"
     wildcard_constraints:
-        study="registration|pif|transfer",
+        study=VOLUME_STUDY_PATTERN,
     conda:
         "../envs/explain.yaml"
     threads: 1

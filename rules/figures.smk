@@ -6,19 +6,7 @@ rule plot_registration_metrics:
         unpack(registration_figure_baseline),
         summary=f"{MODELS}/registration/summary.tsv",
         wilcoxon=f"{STATS}/registration_wilcoxon.tsv",
-        code=pkg(
-            "figures/make.py",
-            "figures/attribution.py",
-            "display.py",
-            "figures/studies.py",
-            "figures/common.py",
-            "explain/aggregate.py",
-            "explain/regions.py",
-            "explain/robustness.py",
-            "stats.py",
-            "grid.py",
-            "io.py",
-        ),
+        code=pkg_of("plot_registration_metrics.py"),
     output:
         png=report(
             f"{FIGURES}/registration_metrics.png",
@@ -44,19 +32,7 @@ rule plot_registration_roc:
     input:
         roc=f"{STATS}/registration_roc.tsv",
         summary=f"{MODELS}/registration/summary.tsv",
-        code=pkg(
-            "figures/make.py",
-            "figures/attribution.py",
-            "display.py",
-            "figures/studies.py",
-            "figures/common.py",
-            "explain/aggregate.py",
-            "explain/regions.py",
-            "explain/robustness.py",
-            "stats.py",
-            "grid.py",
-            "io.py",
-        ),
+        code=pkg_of("plot_registration_roc.py"),
     output:
         png=report(
             f"{FIGURES}/registration_roc.png",
@@ -81,19 +57,7 @@ rule plot_registration_roc:
 rule plot_registration_splits:
     input:
         summary=f"{MODELS}/registration/summary.tsv",
-        code=pkg(
-            "figures/make.py",
-            "figures/attribution.py",
-            "display.py",
-            "figures/studies.py",
-            "figures/common.py",
-            "explain/aggregate.py",
-            "explain/regions.py",
-            "explain/robustness.py",
-            "stats.py",
-            "grid.py",
-            "io.py",
-        ),
+        code=pkg_of("plot_registration_splits.py"),
     output:
         png=report(
             f"{FIGURES}/registration_splits.png",
@@ -120,19 +84,7 @@ rule plot_tissue_fractions:
         fractions=f"{MODELS}/tissue/fractions.tsv",
         kruskal=f"{STATS}/tissue_kruskal.tsv",
         posthoc=f"{STATS}/tissue_posthoc.tsv",
-        code=pkg(
-            "figures/make.py",
-            "figures/attribution.py",
-            "display.py",
-            "figures/studies.py",
-            "figures/common.py",
-            "explain/aggregate.py",
-            "explain/regions.py",
-            "explain/robustness.py",
-            "stats.py",
-            "grid.py",
-            "io.py",
-        ),
+        code=pkg_of("plot_tissue_fractions.py"),
     output:
         png=report(
             f"{FIGURES}/tissue_fractions.png",
@@ -158,19 +110,7 @@ rule plot_variant_comparison:
     input:
         summary=f"{MODELS}/{{study}}/summary.tsv",
         comparison=f"{STATS}/{{study}}_comparison.tsv",
-        code=pkg(
-            "figures/make.py",
-            "figures/attribution.py",
-            "display.py",
-            "figures/studies.py",
-            "figures/common.py",
-            "explain/aggregate.py",
-            "explain/regions.py",
-            "explain/robustness.py",
-            "stats.py",
-            "grid.py",
-            "io.py",
-        ),
+        code=pkg_of("plot_variant_comparison.py"),
     output:
         png=report(
             f"{FIGURES}/{{study}}_comparison.png",
@@ -199,19 +139,7 @@ rule plot_variant_comparison:
 rule plot_qc_montage:
     input:
         images=qc_montage_images,
-        code=pkg(
-            "figures/make.py",
-            "figures/attribution.py",
-            "display.py",
-            "figures/studies.py",
-            "figures/common.py",
-            "explain/aggregate.py",
-            "explain/regions.py",
-            "explain/robustness.py",
-            "stats.py",
-            "grid.py",
-            "io.py",
-        ),
+        code=pkg_of("plot_qc_montage.py"),
     output:
         png=report(
             f"{FIGURES}/qc_montage.png",
@@ -241,19 +169,7 @@ rule plot_class_maps:
         maps=f"{ATTRIBUTION}/{{study}}/{{variant}}_means",
         template=str(TEMPLATE.t1w),
         store=variant_store_json,
-        code=pkg(
-            "figures/make.py",
-            "figures/attribution.py",
-            "display.py",
-            "figures/studies.py",
-            "figures/common.py",
-            "explain/aggregate.py",
-            "explain/regions.py",
-            "explain/robustness.py",
-            "stats.py",
-            "grid.py",
-            "io.py",
-        ),
+        code=pkg_of("plot_mean_maps.py"),
     output:
         png=report(
             f"{FIGURES}/{{study}}_{{variant}}_class-maps.png",
@@ -267,7 +183,7 @@ rule plot_class_maps:
     benchmark:
         f"{BENCH}/plot_class_maps/{{study}}_{{variant}}_class-maps.tsv"
     wildcard_constraints:
-        study="registration|pif|transfer",
+        study=VOLUME_STUDY_PATTERN,
     conda:
         "../envs/figures.yaml"
     threads: 1
@@ -288,19 +204,7 @@ rule plot_outcome_maps:
         maps=f"{ATTRIBUTION}/{{study}}/{{variant}}_means",
         template=str(TEMPLATE.t1w),
         store=variant_store_json,
-        code=pkg(
-            "figures/make.py",
-            "figures/attribution.py",
-            "display.py",
-            "figures/studies.py",
-            "figures/common.py",
-            "explain/aggregate.py",
-            "explain/regions.py",
-            "explain/robustness.py",
-            "stats.py",
-            "grid.py",
-            "io.py",
-        ),
+        code=pkg_of("plot_mean_maps.py"),
     output:
         png=report(
             f"{FIGURES}/{{study}}_{{variant}}_outcome-maps.png",
@@ -314,7 +218,7 @@ rule plot_outcome_maps:
     benchmark:
         f"{BENCH}/plot_outcome_maps/{{study}}_{{variant}}_outcome-maps.tsv"
     wildcard_constraints:
-        study="registration|pif|transfer",
+        study=VOLUME_STUDY_PATTERN,
     conda:
         "../envs/figures.yaml"
     threads: 1
@@ -335,19 +239,7 @@ rule plot_run_maps:
         maps=f"{ATTRIBUTION}/{{study}}/{{variant}}_means",
         template=str(TEMPLATE.t1w),
         store=variant_store_json,
-        code=pkg(
-            "figures/make.py",
-            "figures/attribution.py",
-            "display.py",
-            "figures/studies.py",
-            "figures/common.py",
-            "explain/aggregate.py",
-            "explain/regions.py",
-            "explain/robustness.py",
-            "stats.py",
-            "grid.py",
-            "io.py",
-        ),
+        code=pkg_of("plot_mean_maps.py"),
     output:
         png=report(
             f"{FIGURES}/{{study}}_{{variant}}_run-maps.png",
@@ -361,7 +253,7 @@ rule plot_run_maps:
     benchmark:
         f"{BENCH}/plot_run_maps/{{study}}_{{variant}}_run-maps.tsv"
     wildcard_constraints:
-        study="registration|pif|transfer",
+        study=VOLUME_STUDY_PATTERN,
     conda:
         "../envs/figures.yaml"
     threads: 1
@@ -380,19 +272,7 @@ rule plot_run_maps:
 rule plot_top_regions:
     input:
         regions=f"{ATTRIBUTION}/{{study}}/{{variant}}_regions.tsv",
-        code=pkg(
-            "figures/make.py",
-            "figures/attribution.py",
-            "display.py",
-            "figures/studies.py",
-            "figures/common.py",
-            "explain/aggregate.py",
-            "explain/regions.py",
-            "explain/robustness.py",
-            "stats.py",
-            "grid.py",
-            "io.py",
-        ),
+        code=pkg_of("plot_top_regions.py"),
     output:
         png=report(
             f"{FIGURES}/{{study}}_{{variant}}_top-regions.png",
@@ -406,7 +286,7 @@ rule plot_top_regions:
     benchmark:
         f"{BENCH}/plot_top_regions/{{study}}_{{variant}}_top-regions.tsv"
     wildcard_constraints:
-        study="registration|pif|transfer",
+        study=VOLUME_STUDY_PATTERN,
     conda:
         "../envs/figures.yaml"
     threads: 1
@@ -426,19 +306,7 @@ rule plot_top_regions:
 rule plot_beta_overlap:
     input:
         overlap=f"{STATS}/{{study}}/{{variant}}_beta-overlap.tsv",
-        code=pkg(
-            "figures/make.py",
-            "figures/attribution.py",
-            "display.py",
-            "figures/studies.py",
-            "figures/common.py",
-            "explain/aggregate.py",
-            "explain/regions.py",
-            "explain/robustness.py",
-            "stats.py",
-            "grid.py",
-            "io.py",
-        ),
+        code=pkg_of("plot_beta_overlap.py"),
     output:
         png=report(
             f"{FIGURES}/{{study}}_{{variant}}_beta-overlap.png",
@@ -452,7 +320,7 @@ rule plot_beta_overlap:
     benchmark:
         f"{BENCH}/plot_beta_overlap/{{study}}_{{variant}}_beta-overlap.tsv"
     wildcard_constraints:
-        study="registration|pif|transfer",
+        study=VOLUME_STUDY_PATTERN,
     conda:
         "../envs/figures.yaml"
     threads: 1
@@ -471,19 +339,7 @@ rule plot_hippocampus:
     input:
         points=f"{STATS}/{{study}}/{{variant}}_hippocampus-points.tsv",
         test=f"{STATS}/{{study}}/{{variant}}_hippocampus-test.tsv",
-        code=pkg(
-            "figures/make.py",
-            "figures/attribution.py",
-            "display.py",
-            "figures/studies.py",
-            "figures/common.py",
-            "explain/aggregate.py",
-            "explain/regions.py",
-            "explain/robustness.py",
-            "stats.py",
-            "grid.py",
-            "io.py",
-        ),
+        code=pkg_of("plot_hippocampus.py"),
     output:
         png=report(
             f"{FIGURES}/{{study}}_{{variant}}_hippocampus.png",
@@ -497,7 +353,7 @@ rule plot_hippocampus:
     benchmark:
         f"{BENCH}/plot_hippocampus/{{study}}_{{variant}}_hippocampus.tsv"
     wildcard_constraints:
-        study="registration|pif|transfer",
+        study=VOLUME_STUDY_PATTERN,
     conda:
         "../envs/figures.yaml"
     threads: 1
@@ -513,19 +369,7 @@ rule plot_hippocampus:
 rule plot_robustness_l2:
     input:
         l2=f"{STATS}/{{study}}/{{variant}}_robustness-l2.tsv",
-        code=pkg(
-            "figures/make.py",
-            "figures/attribution.py",
-            "display.py",
-            "figures/studies.py",
-            "figures/common.py",
-            "explain/aggregate.py",
-            "explain/regions.py",
-            "explain/robustness.py",
-            "stats.py",
-            "grid.py",
-            "io.py",
-        ),
+        code=pkg_of("plot_robustness_l2.py"),
     output:
         png=report(
             f"{FIGURES}/{{study}}_{{variant}}_robustness-l2.png",
@@ -539,7 +383,7 @@ rule plot_robustness_l2:
     benchmark:
         f"{BENCH}/plot_robustness_l2/{{study}}_{{variant}}_robustness-l2.tsv"
     wildcard_constraints:
-        study="registration|pif|transfer",
+        study=VOLUME_STUDY_PATTERN,
     conda:
         "../envs/figures.yaml"
     threads: 1
@@ -555,19 +399,7 @@ rule plot_robustness_l2:
 rule plot_robustness_topk:
     input:
         topk=f"{STATS}/{{study}}/{{variant}}_robustness-topk.tsv",
-        code=pkg(
-            "figures/make.py",
-            "figures/attribution.py",
-            "display.py",
-            "figures/studies.py",
-            "figures/common.py",
-            "explain/aggregate.py",
-            "explain/regions.py",
-            "explain/robustness.py",
-            "stats.py",
-            "grid.py",
-            "io.py",
-        ),
+        code=pkg_of("plot_robustness_topk.py"),
     output:
         png=report(
             f"{FIGURES}/{{study}}_{{variant}}_robustness-topk.png",
@@ -581,7 +413,7 @@ rule plot_robustness_topk:
     benchmark:
         f"{BENCH}/plot_robustness_topk/{{study}}_{{variant}}_robustness-topk.tsv"
     wildcard_constraints:
-        study="registration|pif|transfer",
+        study=VOLUME_STUDY_PATTERN,
     conda:
         "../envs/figures.yaml"
     threads: 1
@@ -597,19 +429,7 @@ rule plot_robustness_topk:
 rule plot_enrichment:
     input:
         table=f"{STATS}/{{study}}/{{variant}}_enrichment.tsv",
-        code=pkg(
-            "figures/make.py",
-            "figures/attribution.py",
-            "display.py",
-            "figures/studies.py",
-            "figures/common.py",
-            "explain/aggregate.py",
-            "explain/regions.py",
-            "explain/robustness.py",
-            "stats.py",
-            "grid.py",
-            "io.py",
-        ),
+        code=pkg_of("plot_enrichment.py"),
     output:
         png=report(
             f"{FIGURES}/{{study}}_{{variant}}_enrichment.png",
@@ -623,7 +443,7 @@ rule plot_enrichment:
     benchmark:
         f"{BENCH}/plot_enrichment/{{study}}_{{variant}}_enrichment.tsv"
     wildcard_constraints:
-        study="registration|pif|transfer",
+        study=VOLUME_STUDY_PATTERN,
     conda:
         "../envs/figures.yaml"
     threads: 1
@@ -640,19 +460,7 @@ rule plot_enrichment:
 rule plot_randomisation:
     input:
         table=f"{STATS}/{{study}}/{{variant}}_randomisation.tsv",
-        code=pkg(
-            "figures/make.py",
-            "figures/attribution.py",
-            "display.py",
-            "figures/studies.py",
-            "figures/common.py",
-            "explain/aggregate.py",
-            "explain/regions.py",
-            "explain/robustness.py",
-            "stats.py",
-            "grid.py",
-            "io.py",
-        ),
+        code=pkg_of("plot_randomisation.py"),
     output:
         png=report(
             f"{FIGURES}/{{study}}_{{variant}}_randomisation.png",
@@ -666,7 +474,7 @@ rule plot_randomisation:
     benchmark:
         f"{BENCH}/plot_randomisation/{{study}}_{{variant}}_randomisation.tsv"
     wildcard_constraints:
-        study="registration|pif|transfer",
+        study=VOLUME_STUDY_PATTERN,
     conda:
         "../envs/figures.yaml"
     threads: 1

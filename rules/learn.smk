@@ -1,20 +1,12 @@
 # Training the studies' CNNs over splits x seeds, and one summary table per study.
+from mrixai.templates import template_id
 
 
 rule train_volume_model:
     input:
         unpack(run_store),
         splits="results/splits/splits.tsv",
-        code=pkg(
-            "learn/run.py",
-            "learn/options.py",
-            "learn/train.py",
-            "learn/data.py",
-            "learn/metrics.py",
-            "learn/networks.py",
-            "learn/splits.py",
-            "io.py",
-        ),
+        code=pkg_of("train_volume_model.py", "learn/options.py"),
     output:
         model=protected(f"{MODELS}/{{study}}/{{variant}}/{RUN}_model.pt"),
         history=f"{MODELS}/{{study}}/{{variant}}/{RUN}_history.tsv",
@@ -25,7 +17,7 @@ rule train_volume_model:
     benchmark:
         f"{BENCH}/train_volume_model/{{study}}/{{variant}}/{RUN}.tsv"
     wildcard_constraints:
-        study="registration|pif|transfer",
+        study=VOLUME_STUDY_PATTERN,
         variant=TRAINED_VARIANTS,
     conda:
         "../envs/learn.yaml"
@@ -37,6 +29,7 @@ rule train_volume_model:
     params:
         run=run_options,
         seed=config["seed"],
+        template=template_id(TEMPLATE_SOURCE),
     script:
         "../scripts/train_volume_model.py"
 
@@ -44,15 +37,7 @@ rule train_volume_model:
 rule share_registration_run:
     input:
         unpack(shared_run_source),
-        code=pkg(
-            "learn/run.py",
-            "learn/train.py",
-            "learn/data.py",
-            "learn/metrics.py",
-            "learn/networks.py",
-            "learn/splits.py",
-            "io.py",
-        ),
+        code=pkg_of("share_registration_run.py"),
     output:
         model=protected(f"{MODELS}/{{study}}/{{variant}}/{RUN}_model.pt"),
         history=f"{MODELS}/{{study}}/{{variant}}/{RUN}_history.tsv",
@@ -79,17 +64,7 @@ rule train_subimage_model:
     input:
         store=f"{SAMPLES}/reg-{config.get('samples', {}).get('subimages', {}).get('arm', 'linear')}_desc-subimages",
         splits="results/splits/splits.tsv",
-        code=pkg(
-            "learn/tissue.py",
-            "learn/run.py",
-            "learn/train.py",
-            "learn/data.py",
-            "learn/metrics.py",
-            "learn/networks.py",
-            "learn/splits.py",
-            "learn/subimages.py",
-            "io.py",
-        ),
+        code=pkg_of("train_subimage_model.py"),
     output:
         model=protected(f"{MODELS}/tissue/set-{{set}}/{RUN}_model.pt"),
         history=f"{MODELS}/tissue/set-{{set}}/{RUN}_history.tsv",
@@ -119,7 +94,7 @@ rule train_subimage_model:
 rule summarize_study:
     input:
         metrics=summary_inputs,
-        code=pkg("learn/summary.py", "io.py"),
+        code=pkg_of("summarize_study.py"),
     output:
         tsv=f"{MODELS}/{{study}}/summary.tsv",
     log:
@@ -141,7 +116,7 @@ rule summarize_study:
 rule collect_tissue_fractions:
     input:
         fractions=tissue_fractions,
-        code=pkg("learn/summary.py", "io.py"),
+        code=pkg_of("collect_tissue_fractions.py"),
     output:
         tsv=f"{MODELS}/tissue/fractions.tsv",
     log:

@@ -6,22 +6,7 @@
 rule run_masking_study:
     input:
         unpack(masking_inputs),
-        code=pkg(
-            "masking/study.py",
-            "masking/train.py",
-            "masking/unet.py",
-            "masking/saliency.py",
-            "masking/placement.py",
-            "masking/slices.py",
-            "masking/metrics.py",
-            "masking/figures.py",
-            "figures/common.py",
-            "learn/train.py",
-            "learn/data.py",
-            "learn/metrics.py",
-            "learn/networks.py",
-            "io.py",
-        ),
+        code=pkg_of("run_masking_study.py"),
     output:
         metrics=report(
             f"{MASKING}/metrics.tsv",
@@ -90,3 +75,24 @@ rule run_masking_study:
         device=study_training("masking")["device"],
     script:
         "../scripts/run_masking_study.py"
+
+
+rule convert_reference_labels:
+    input:
+        unpack(masking_reference_inputs),
+        code=pkg_of("convert_reference_labels.py"),
+    output:
+        mask=f"{MASKING_REF}_desc-brain_mask.nii.gz",
+        dseg=f"{MASKING_REF}_dseg.nii.gz",
+    log:
+        f"{LOGS}/convert_reference_labels/sub-{{subject}}.log",
+    benchmark:
+        f"{BENCH}/convert_reference_labels/sub-{{subject}}.tsv"
+    conda:
+        "../envs/imaging.yaml"
+    threads: 1
+    resources:
+        mem_mb=mem_mb(1000),
+        runtime=2,
+    script:
+        "../scripts/convert_reference_labels.py"

@@ -4,9 +4,7 @@
 rule correct_bias:
     input:
         image=raw_image,
-        code=pkg(
-            "preproc/bias.py", "preproc/antsio.py", "validate.py", "bids.py", "io.py"
-        ),
+        code=pkg_of("correct_bias.py"),
     output:
         f"{PRE}_desc-n4_{CONTRAST}.nii.gz",
     log:
@@ -34,7 +32,7 @@ rule correct_bias:
 rule strip_skull:
     input:
         image=f"{PRE}_desc-n4_{CONTRAST}.nii.gz",
-        code=pkg("preproc/skullstrip.py", "io.py"),
+        code=pkg_of("strip_skull.py"),
     output:
         mask=f"{PRE}_desc-brain_mask.nii.gz",
         brain=f"{PRE}_desc-brain_{CONTRAST}.nii.gz",
@@ -63,7 +61,7 @@ rule segment_tissue:
         mask=f"{PRE}_desc-brain_mask.nii.gz",
         affine=f"{PRE}_from-{CONTRAST}_to-template_mode-image_reg-linear_xfm.mat",
         template=TEMPLATE.all(),
-        code=pkg("preproc/segment.py", "preproc/antsio.py", "templates.py", "io.py"),
+        code=pkg_of("segment_tissue.py"),
     output:
         dseg=f"{PRE}_dseg.nii.gz",
         gm=f"{PRE}_label-GM_probseg.nii.gz",

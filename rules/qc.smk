@@ -20,14 +20,7 @@ rule plot_subject_qc:
             arm=ARMS,
             allow_missing=True,
         ),
-        code=pkg(
-            "qc/montage.py",
-            "qc/metrics.py",
-            "qc/volumes.py",
-            "qc/canvas.py",
-            "display.py",
-            "io.py",
-        ),
+        code=pkg_of("plot_subject_qc.py"),
     output:
         skullstrip=f"{QC}_desc-skullstrip_qc.png",
         tissue=f"{QC}_desc-tissue_qc.png",
@@ -54,9 +47,7 @@ rule plot_subject_qc:
 rule summarize_qc:
     input:
         metrics=qc_metrics,
-        code=pkg(
-            "qc/group.py", "qc/metrics.py", "qc/volumes.py", "qc/canvas.py", "io.py"
-        ),
+        code=pkg_of("summarize_qc.py"),
     output:
         tsv="results/qc/group_qc.tsv",
         png="results/qc/group_qc.png",

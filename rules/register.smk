@@ -7,7 +7,7 @@ rule register_affine:
     input:
         brain=f"{PRE}_desc-brain_{CONTRAST}.nii.gz",
         template=TEMPLATE.all(),
-        code=pkg("preproc/register.py", "preproc/antsio.py", "templates.py", "io.py"),
+        code=pkg_of("register_affine.py"),
     output:
         **none_arm_output(),
         # the affine is always made: segmentation brings the priors in through it
@@ -37,7 +37,7 @@ rule register_syn:
         brain=f"{PRE}_desc-brain_{CONTRAST}.nii.gz",
         affine=f"{XFM}_reg-linear_xfm.mat",
         template=TEMPLATE.all(),
-        code=pkg("preproc/register.py", "preproc/antsio.py", "templates.py", "io.py"),
+        code=pkg_of("register_syn.py"),
     output:
         warp=f"{XFM}_reg-syn_xfm.nii.gz",
         inverse=f"{PRE}_from-template_to-{CONTRAST}_mode-image_reg-syn_xfm.nii.gz",
@@ -67,7 +67,7 @@ rule warp_brain_to_template:
         brain=f"{PRE}_desc-brain_{CONTRAST}.nii.gz",
         mask=f"{PRE}_desc-brain_mask.nii.gz",
         template=TEMPLATE.all(),
-        code=pkg("preproc/register.py", "preproc/antsio.py", "templates.py", "io.py"),
+        code=pkg_of("warp_brain_to_template.py"),
     output:
         brain=warped(f"desc-brain_{CONTRAST}"),
         mask=warped("desc-brain_mask"),
@@ -100,7 +100,7 @@ rule warp_tissue_to_template:
         wm=f"{PRE}_label-WM_probseg.nii.gz",
         csf=f"{PRE}_label-CSF_probseg.nii.gz",
         template=TEMPLATE.all(),
-        code=pkg("preproc/register.py", "preproc/antsio.py", "templates.py", "io.py"),
+        code=pkg_of("warp_tissue_to_template.py"),
     output:
         dseg=warped("dseg"),
         gm=warped("label-GM_probseg"),
@@ -133,7 +133,7 @@ rule warp_head_to_template:
         unpack(arm_transform),
         head=f"{PRE}_desc-n4_{CONTRAST}.nii.gz",
         template=TEMPLATE.all(),
-        code=pkg("preproc/register.py", "preproc/antsio.py", "templates.py", "io.py"),
+        code=pkg_of("warp_head_to_template.py"),
     output:
         head=f"{PRE}_space-template_reg-{{arm}}_desc-n4_{CONTRAST}.nii.gz",
     log:

@@ -5,15 +5,7 @@
 rule write_claims:
     input:
         tables=results_page_claims_tables,
-        code=pkg(
-            "claims.py",
-            "results_page.py",
-            "stats.py",
-            "explain/regions.py",
-            "grid.py",
-            "io.py",
-            "workflow.py",
-        ),
+        code=pkg_of("write_claims.py", "workflow.py"),
     output:
         tsv=f"{STATS}/claims.tsv",
     log:
@@ -38,15 +30,7 @@ rule write_results_page:
         summaries=results_page_summaries,
         tables=results_page_tables,
         claims=f"{STATS}/claims.tsv",
-        code=pkg(
-            "results_page.py",
-            "claims.py",
-            "stats.py",
-            "explain/regions.py",
-            "grid.py",
-            "io.py",
-            "workflow.py",
-        ),
+        code=pkg_of("write_results_page.py", "workflow.py"),
     output:
         md=report(
             "results/results.md",

@@ -5,7 +5,7 @@ rule make_labels:
     input:
         unpack(labels_qc_input),
         participants=PARTICIPANTS,
-        code=pkg("learn/labels.py", "selection.py", "io.py"),
+        code=pkg_of("make_labels.py"),
     output:
         tsv=f"{SAMPLES}/labels.tsv",
         excluded="results/qc/excluded.tsv",
@@ -33,7 +33,7 @@ rule make_labels:
 rule make_splits:
     input:
         labels=f"{SAMPLES}/labels.tsv",
-        code=pkg("learn/splits.py", "io.py"),
+        code=pkg_of("make_splits.py"),
     output:
         tsv="results/splits/splits.tsv",
     log:
@@ -61,7 +61,7 @@ rule extract_volumes:
     input:
         unpack(store_mask),
         images=store_images,
-        code=pkg("learn/store.py", "learn/labels.py", "grid.py", "io.py"),
+        code=pkg_of("extract_volumes.py"),
     output:
         npy=f"{SAMPLES}/reg-{{arm}}_desc-volumes.npy",
         tsv=f"{SAMPLES}/reg-{{arm}}_desc-volumes.tsv",
@@ -91,7 +91,7 @@ rule extract_patches:
     input:
         npy=f"{SAMPLES}/reg-{{arm}}_desc-volumes.npy",
         tsv=f"{SAMPLES}/reg-{{arm}}_desc-volumes.tsv",
-        code=pkg("learn/store.py", "learn/labels.py", "grid.py", "io.py"),
+        code=pkg_of("extract_patches.py"),
     output:
         npy=f"{SAMPLES}/reg-{{arm}}_desc-patches.npy",
         tsv=f"{SAMPLES}/reg-{{arm}}_desc-patches.tsv",
@@ -118,7 +118,7 @@ rule extract_patches:
 rule extract_subimages:
     input:
         unpack(subimage_inputs),
-        code=pkg("learn/subimages.py", "io.py"),
+        code=pkg_of("extract_subimages.py", "io.py"),
     output:
         directory(f"{SAMPLES}/reg-{{arm}}_desc-subimages"),
     log:

@@ -3,7 +3,7 @@
 
 rule make_participants:
     input:
-        code=pkg("synthetic/cohort.py", "io.py"),
+        code=pkg_of("make_participants.py"),
     output:
         tsv=f"{SYNTH_BIDS}/participants.tsv",
         description=f"{SYNTH_BIDS}/dataset_description.json",
@@ -27,7 +27,7 @@ rule make_participants:
 rule build_head_model:
     input:
         template=TEMPLATE.all(),
-        code=pkg("synthetic/head.py", "synthetic/cohort.py", "templates.py", "io.py"),
+        code=pkg_of("build_head_model.py"),
     output:
         **HEAD_MODEL,
     log:
@@ -52,15 +52,7 @@ rule generate_subject:
         participants=f"{SYNTH_BIDS}/participants.tsv",
         headmodel=list(HEAD_MODEL.values()),
         template=TEMPLATE.all(),
-        code=pkg(
-            "synthetic/generation.py",
-            "synthetic/deformation.py",
-            "synthetic/head.py",
-            "synthetic/truth.py",
-            "synthetic/cohort.py",
-            "templates.py",
-            "io.py",
-        ),
+        code=pkg_of("generate_subject.py"),
     output:
         t1w=f"{SYNTH_BIDS}/sub-{{subject}}/anat/sub-{{subject}}_T1w.nii.gz",
         t2w=f"{SYNTH_BIDS}/sub-{{subject}}/anat/sub-{{subject}}_T2w.nii.gz",
@@ -88,14 +80,7 @@ rule write_effect_mask:
     input:
         template=TEMPLATE.all(),
         head_model=HEAD_MODEL.values(),
-        code=pkg(
-            "synthetic/truth.py",
-            "synthetic/deformation.py",
-            "synthetic/head.py",
-            "synthetic/cohort.py",
-            "templates.py",
-            "io.py",
-        ),
+        code=pkg_of("write_effect_mask.py"),
     output:
         effect=EFFECT_MASK,
         regions=PLANTED_REGIONS_MASK,

@@ -1,6 +1,6 @@
 rule prepare_template:
     input:
-        code=pkg("templates.py", "io.py"),
+        code=pkg_of("prepare_template.py"),
     output:
         t1w=TEMPLATE.t1w,
         mask=TEMPLATE.mask,
@@ -21,7 +21,7 @@ rule prepare_template:
         runtime=runtime_min(5),
     params:
         resolution_mm=RES,
-        # nilearn's bundled template, or an offline TemplateFlow cache (resolved in common.smk)
+        # nilearn's bundled template, or an offline TemplateFlow cache (resolved in rules/common/paths.smk)
         template=TEMPLATE_SOURCE,
     script:
         "../scripts/prepare_template.py"

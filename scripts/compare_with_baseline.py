@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from mrixai.learn.baseline import compare_with_cnn
+from mrixai.stats import compare_with_cnn
 from mrixai.learn.summary import write_table
 from mrixai.workflow import setup_logging
 

@@ -19,4 +19,8 @@ train_on_volumes(
               "base_seed": snakemake.params.seed},
     init_checkpoint=snakemake.input.get("init"),
     n_train_per_group=run["n_train_per_group"],
+    store_json=snakemake.input.json,
+    contrast=snakemake.config["contrast"],
+    template=snakemake.params.template,
+    workflow_config=snakemake.config,
 )

@@ -198,6 +198,29 @@ def test_hippocampal_relevance_correlates_with_volume_among_true_positives(tmp_p
                           method="m", region="Amygdalae")
 
 
+def test_region_check_takes_the_chosen_outcomes_and_volume_measure(tmp_path):
+    volumes = _hippocampus_inputs(tmp_path)
+    # TP and FN: all six units, the FN unit 06 too (relevance 10 - 4.0 on the same line); label_ml is
+    # gm_ml + 1, a shift that keeps r = -1. Six equally spaced points: 2 of the 6! = 720 orderings
+    # reach |r| = 1.
+    result = hippocampus_check(tmp_path / "regions.tsv", volumes, tmp_path / "p.tsv", tmp_path / "t.tsv",
+                               method="m", outcomes=["TP", "FN"], volume_measure="label_ml")
+    assert result["n"] == 6 and result["r"] == pytest.approx(-1.0) and result["p"] == pytest.approx(2 / 720)
+    points = pd.read_csv(tmp_path / "p.tsv", sep="\t", dtype={"unit": str})
+    assert list(points.unit) == ["01", "02", "03", "04", "05", "06"]
+    assert points.volume_ml.tolist() == pytest.approx([4.0, 4.2, 4.4, 4.6, 4.8, 5.0])
+    test = pd.read_csv(tmp_path / "t.tsv", sep="\t")
+    assert (test.loc[0, "outcomes"], test.loc[0, "volume_measure"]) == ("TP+FN", "label_ml")
+    # only the false negative: one subject, too few for a correlation
+    result = hippocampus_check(tmp_path / "regions.tsv", volumes, tmp_path / "p.tsv", tmp_path / "t.tsv",
+                               method="m", outcomes=["FN"])
+    assert result["n"] == 1 and np.isnan(result["r"])
+    for bad in ({"outcomes": ["old"]}, {"outcomes": []}, {"volume_measure": "csf_ml"}, {"direction": "up"}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            hippocampus_check(tmp_path / "regions.tsv", volumes, tmp_path / "p.tsv", tmp_path / "t.tsv",
+                              method="m", **bad)
+
+
 def test_hippocampus_monte_carlo_p_is_within_its_error_of_the_exact_p_for_20_seeds(tmp_path):
     import itertools
     import math

@@ -10,18 +10,17 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from scipy.stats import norm, wilcoxon
+from scipy.stats import norm
 
 from helpers import write_nifti
 from conftest import REPO, TINY, run_snakemake
 from mrixai.figures import studies
+from mrixai.stats import compare_with_cnn
 from mrixai.learn.baseline import (
     build_gm_features,
     collect_region_volumes,
-    compare_with_cnn,
     fit_linear,
     run_baseline,
-    signed_rank_sign_flip,
 )
 
 MODELS = ("svm", "logistic")
@@ -203,20 +202,6 @@ def test_regional_volumes_are_divided_by_the_brain_volume(tmp_path):
     (tmp_path / "q1.json").write_text(json.dumps({"gm_fraction": 0.4}))
     with pytest.raises(ValueError, match="q1.json: brain_volume_ml"):
         collect_region_volumes(["01", "02"], tables, qcs, tmp_path / "out.tsv")
-
-
-def test_sign_flip_signed_rank_p_values():
-    # n = 3, all positive: of the 8 sign assignments only all-positive and all-negative are as extreme.
-    assert signed_rank_sign_flip([0.1, 0.2, 0.3]) == (6.0, 0.25)
-    # ties: |d| ranks 1.5, 1.5, 3; W+ = 3 is the null centre, so p = 1
-    assert signed_rank_sign_flip([1.0, 1.0, -2.0])[1] == 1.0
-    # zeros are dropped
-    assert signed_rank_sign_flip([0.0, 0.1, 0.2, 0.3]) == (6.0, 0.25)
-    # without ties or zeros it equals scipy's exact signed-rank test
-    rng = np.random.default_rng(8)
-    for n in (5, 8, 11):
-        d = rng.normal(0.3, 1.0, n)
-        assert signed_rank_sign_flip(d)[1] == pytest.approx(wilcoxon(d, method="exact").pvalue)
 
 
 def test_compares_the_best_cnn_arm_split_by_split():

@@ -200,6 +200,33 @@ def test_hippocampus_negative_correlation_held(tmp_path):
     assert row["verdict"] == INCONCLUSIVE and row["note"] == "3 subjects: smallest attainable p 0.167"
 
 
+def test_ventricle_check_restated_for_age_expects_a_positive_correlation(tmp_path):
+    # The lateral ventricles among all old test subjects (TP and FN): relevance grows with the
+    # warped atlas label's volume, the direction the restated check claims.
+    volumes = [10.0, 12.0, 14.0, 16.0, 18.0]
+    relevance = [1.0, 2.0, 3.0, 4.0, 5.0]  # exactly increasing: r = +1
+    regions = pd.DataFrame({"method": "lrpb0", "region": "Lateral_Ventricle", "outcome": ["TP", "FN"] * 2 + ["TP"],
+                            "unit": [f"u{i}" for i in range(5)], "run": "split-0_seed-0", "sum_abs": relevance})
+    regions_tsv = tmp_path / "regions.tsv"
+    regions.to_csv(regions_tsv, sep="\t", index=False)
+    vols = {}
+    for i, v in enumerate(volumes):
+        vols[f"u{i}"] = tmp_path / f"u{i}.tsv"
+        pd.DataFrame({"region": ["Lateral_Ventricle"], "label_ml": [v], "gm_ml": [0.0]}).to_csv(
+            vols[f"u{i}"], sep="\t", index=False)
+    test_tsv = tmp_path / "test.tsv"
+    hippocampus_check(regions_tsv, vols, tmp_path / "points.tsv", test_tsv, method="lrpb0",
+                      region="Lateral_Ventricle", outcomes=["TP", "FN"], volume_measure="label_ml",
+                      direction="positive")
+    row = hippocampus_claim(pd.read_csv(test_tsv, sep="\t"), 0.05)
+    # as above: 2 of the 5! = 120 orderings reach |r| = 1
+    assert row["p"] == pytest.approx(2 / 120, rel=1e-5) and row["n"] == 5 and row["verdict"] == HELD
+    assert "rises" in row["claim"] and "Lateral_Ventricle" in row["claim"]
+    # the same r against the paper's (negative) direction is the opposite of the claim
+    negative = pd.read_csv(test_tsv, sep="\t").assign(direction="negative")
+    assert hippocampus_claim(negative, 0.05)["verdict"] == NOT_HELD
+
+
 # ---- 4. robustness ---------------------------------------------------------------------------
 def _l2_table(n_splits):
     """Per split, two runs; lrpb0's and gbp's mean maps differ less between runs than gxi's."""

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mrixai.envcheck import check_repository, parse_env, read_requirements
+from mrixai.envcheck import check_repository, package_modules, parse_env, read_requirements
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -87,13 +87,51 @@ def test_check_fails_when_a_rule_has_no_env(repo_copy):
     assert any("rule summarize_qc" in p and "no conda" in p for p in problems), problems
 
 
-def test_check_fails_when_a_used_module_is_not_tracked(repo_copy):
-    rules = repo_copy / "rules" / "register.smk"
+def _rule_block(repo_copy, file, rule, next_rule):
+    rules = repo_copy / "rules" / file
     text = rules.read_text()
-    start = text.index("rule register_affine:")
-    end = text.index("rule register_syn:")
-    block = text[start:end].replace('"preproc/register.py", ', "")
+    start, end = text.index(f"rule {rule}:"), text.index(f"rule {next_rule}:")
+    return rules, text, start, end
+
+
+def test_check_fails_when_a_used_module_is_not_tracked(repo_copy):
+    rules, text, start, end = _rule_block(repo_copy, "register.smk", "register_affine", "register_syn")
+    block = text[start:end].replace('        code=pkg_of("register_affine.py"),\n', "")
     assert block != text[start:end]
     rules.write_text(text[:start] + block + text[end:])
     problems = check_repository(repo_copy)
     assert any("rule register_affine" in p and "preproc/register.py" in p for p in problems), problems
+
+
+def test_check_fails_when_pkg_of_names_another_script(repo_copy):
+    rules, text, start, end = _rule_block(repo_copy, "register.smk", "register_affine", "register_syn")
+    block = text[start:end].replace('pkg_of("register_affine.py")', 'pkg_of("summarize_qc.py")')
+    assert block != text[start:end]
+    rules.write_text(text[:start] + block + text[end:])
+    problems = check_repository(repo_copy)
+    assert any("rule register_affine" in p and "names another script" in p for p in problems), problems
+    assert any("rule register_affine" in p and "preproc/register.py" in p for p in problems), problems
+
+
+def test_package_modules_follow_imports_through_the_package():
+    # scripts/summarize_qc.py imports mrixai.qc.group, which imports mrixai.io, mrixai.qc.canvas
+    # (which imports mrixai.io), mrixai.qc.metrics (which imports mrixai.qc.volumes) and
+    # mrixai.qc.volumes; and mrixai.workflow (logging only, not tracked). The qc package's
+    # __init__ is not a module of its own to track.
+    assert package_modules(REPO / "scripts" / "summarize_qc.py", REPO / "src") == [
+        "io.py", "qc/canvas.py", "qc/group.py", "qc/metrics.py", "qc/volumes.py",
+    ]  # fmt: skip
+
+
+def test_package_modules_of_a_toy_package(tmp_path):
+    pkg = tmp_path / "src" / "mrixai"
+    (pkg / "sub").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "sub" / "__init__.py").write_text("")
+    (pkg / "sub" / "a.py").write_text("from mrixai import b\n")
+    (pkg / "b.py").write_text("import numpy\nfrom mrixai.c import f\n")
+    (pkg / "c.py").write_text("def f():\n    pass\n")
+    (pkg / "unused.py").write_text("")
+    script = tmp_path / "s.py"
+    script.write_text("from mrixai.sub.a import x\n")
+    assert package_modules(script, tmp_path / "src") == ["b.py", "c.py", "sub/a.py"]

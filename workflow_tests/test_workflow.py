@@ -238,9 +238,9 @@ def test_changing_a_parameter_reruns_only_what_it_affects(tiny_run):
     allowed = {"segment_tissue", "warp_tissue_to_template", "plot_subject_qc", "summarize_qc", "all"}
     # template-space tissue maps feed the subimage sets, hence the tissue study (and only it)
     allowed |= {"extract_subimages", "train_subimage_model", "summarize_study", "collect_tissue_fractions",
-                "test_tissue_sets", "plot_tissue_fractions"}
+                "compare_tissue_sets", "plot_tissue_fractions"}
     # native GM maps give the hippocampal volumes of the neurobiological check
-    allowed |= {"measure_region_volumes", "test_hippocampus", "plot_hippocampus"}
+    allowed |= {"measure_region_volumes", "correlate_hippocampus", "plot_hippocampus"}
     # the masking study's segmenter learns the native tissue labels
     allowed |= {"run_masking_study"}
     # the classical baseline's features are the GM maps and the regional GM volumes
@@ -248,6 +248,8 @@ def test_changing_a_parameter_reruns_only_what_it_affects(tiny_run):
                 "compare_with_baseline", "plot_registration_metrics"}
     # the claims and the results page are written from those tables
     allowed |= {"write_claims", "write_results_page"}
+    # the preprocessing BIDS-derivatives dataset holds the tissue maps
+    allowed |= {"export_preproc_derivatives"}
     assert set(counts) <= allowed, counts
     assert "train_volume_model" not in counts and "extract_volumes" not in counts
 

@@ -358,20 +358,26 @@ def planted_rank_claim(ranks: pd.DataFrame, method: str, top: int, label: str = 
 
 
 def hippocampus_claim(test: pd.DataFrame, alpha: float, label: str = "") -> dict:
-    """Relevance vs volume of the region among true positives: r < 0 with permutation p < alpha."""
+    """Relevance vs volume of the region among the test's subjects (true positives unless its
+    ``outcomes`` column says otherwise): r < 0 with permutation p < alpha, or r > 0 where the
+    table's ``direction`` is ``positive`` (e.g. ventricles that grow with age)."""
     _require(test, ["method", "region", "r", "p", "n"], "hippocampus test table")
     r = test.iloc[0]
     region = str(r["region"])
-    claim = f"{region} relevance falls with {region.lower()} volume (r < 0, true positives){label}"
+    positive = str(r.get("direction", "negative") or "negative") == "positive"
+    outcomes = str(r.get("outcomes", "TP") or "TP")
+    who = {"TP": "true positives"}.get(outcomes, f"outcomes {outcomes}")
+    trend, sign = ("rises", ">") if positive else ("falls", "<")
+    claim = f"{region} relevance {trend} with {region.lower()} volume (r {sign} 0, {who}){label}"
     n = int(r["n"]) if pd.notna(r["n"]) else 0
     corr = float(r["r"])
     p = float(r["p"]) if pd.notna(r["p"]) else np.nan
     method = str(r.get("p_method", "exact") or "exact")
     min_p = min_p_permutation_correlation(n, method, int(r.get("permutations", 0) or 0))
-    note = _small_n_note(n, "subject", min_p, alpha) if n >= 3 else f"{n} true positives: too few for a correlation"
+    note = _small_n_note(n, "subject", min_p, alpha) if n >= 3 else f"{n} {who}: too few for a correlation"
     measured = f"{r['method']}: Pearson r {_fmt(corr)}"
     return _row(claim, PAPERS["ground_truth"], measured, f"permutation test of Pearson r, two-sided ({method})",
-                p, n, str(r.get("unit", "subject")), -_sign(corr), alpha, note)
+                p, n, str(r.get("unit", "subject")), _sign(corr) if positive else -_sign(corr), alpha, note)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -3,7 +3,8 @@
 As fMRIPrep, hippunfold and ClinicaDL do, the command takes the raw BIDS dataset, an output folder
 and an analysis level:
 
-- ``participant``: preprocessing and QC of every selected subject (the ``preprocess`` target);
+- ``participant``: preprocessing and QC of every selected subject, and the preprocessing
+  BIDS-derivatives dataset ``results/derivatives/mrixai-preproc`` (the ``preprocess`` target);
 - ``group``: everything after (labels, splits, training, attribution, statistics, figures and
   the results page: the ``all`` target, which reuses the participant-level outputs).
 
@@ -14,6 +15,9 @@ and the run's logs land under OUTPUT_DIR, and nothing is written into BIDS_DIR o
 folder. The configuration is the workflow's ``config.yaml``, then every ``--configfile`` in
 order, then ``dataset: bids``, ``bids_dir: BIDS_DIR`` (absolute) and the label options. Anything
 after ``--`` is passed to Snakemake as it is (e.g. ``-- --keep-going --use-conda``).
+
+``mrixai predict MODELS BIDS_DIR OUTPUT_DIR`` applies trained models to new subjects
+(:mod:`mrixai.predict_cli`; a BIDS dataset in a folder named ``predict`` is given as ``./predict``).
 """
 
 from __future__ import annotations
@@ -58,14 +62,17 @@ def build_parser() -> argparse.ArgumentParser:
         prog="mrixai",
         description=(
             "Explainable CNN diagnosis on structural brain MRI, run as a BIDS App. "
-            "'participant' preprocesses and QCs every selected subject; 'group' runs everything "
+            "'participant' preprocesses and QCs every selected subject and writes the BIDS-derivatives "
+            "dataset results/derivatives/mrixai-preproc; 'group' runs everything "
             "after (learning, attribution, statistics, figures, results page). All outputs land "
             "under OUTPUT_DIR."
         ),
         epilog=(
             "Arguments after '--' go to Snakemake unchanged, e.g. "
             "'mrixai bids out participant -- --keep-going'. "
-            "The plain 'snakemake' command in the workflow folder keeps working."
+            "The plain 'snakemake' command in the workflow folder keeps working. "
+            "'mrixai predict MODELS BIDS_DIR OUTPUT_DIR' applies trained "
+            "models to new subjects; see 'mrixai predict --help'."
         ),
     )
     parser.add_argument(
@@ -184,6 +191,11 @@ def snakemake_arguments(
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``mrixai`` console script; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["predict"]:
+        from mrixai.predict_cli import predict
+
+        return predict(argv[1:])
     from snakemake.cli import args_to_api, parse_args
     from snakemake.exceptions import print_exception
 

@@ -98,7 +98,8 @@ class RuleInfo:
     conda: list[str]  # env file paths relative to the repository root
     script: str | None
     runs_code: bool = False  # has shell:, run:, wrapper: or notebook:
-    code_inputs: list[str] = field(default_factory=list)  # package modules listed with pkg(...)
+    code_inputs: list[str] = field(default_factory=list)  # modules listed with pkg(...) or as pkg_of extras
+    code_of: list[str] = field(default_factory=list)  # scripts named in pkg_of(...)
 
 
 _RULE = re.compile(r"^(?:rule|checkpoint)\s+(\w+)\s*:", re.M)
@@ -108,10 +109,13 @@ def parse_rules(repo: str | Path) -> list[RuleInfo]:
     """Rules of ``Snakefile`` and ``rules/*.smk`` with their conda env and script.
 
     A ``conda:`` naming a variable is resolved through a dict literal of that name in
-    ``rules/common.smk`` (every value counts), as for the skull-stripping backends.
+    ``rules/common.smk`` or ``rules/common/*.smk`` (every value counts), as for the
+    skull-stripping backends.
     """
     repo = Path(repo)
-    variables = _env_variables(repo / "rules" / "common.smk")
+    variables: dict[str, list[str]] = {}
+    for common in [repo / "rules" / "common.smk", *sorted((repo / "rules" / "common").glob("*.smk"))]:
+        variables.update(_env_variables(common))
     rules = []
     for path in [repo / "Snakefile", *sorted((repo / "rules").glob("*.smk"))]:
         text = path.read_text()
@@ -134,8 +138,13 @@ def parse_rules(repo: str | Path) -> list[RuleInfo]:
             if script is not None:
                 script = str((path.parent / script.strip("\"'")).resolve().relative_to(repo.resolve()))
             runs = any(re.search(rf"^\s+{d}:", body, re.M) for d in ("shell", "run", "wrapper", "notebook"))
-            code = [m for call in re.findall(r"pkg\(([^)]*)\)", body) for m in re.findall(r"\"([^\"]+)\"", call)]
-            rules.append(RuleInfo(match.group(1), path, envs, script, runs, code))
+            code = [m for call in re.findall(r"\bpkg\(([^)]*)\)", body) for m in re.findall(r"\"([^\"]+)\"", call)]
+            code_of = []
+            for call in re.findall(r"\bpkg_of\(([^)]*)\)", body):
+                names = re.findall(r"\"([^\"]+)\"", call)
+                code_of += names[:1]
+                code += names[1:]  # extra modules the rule depends on beyond its script's imports
+            rules.append(RuleInfo(match.group(1), path, envs, script, runs, code, code_of))
     return rules
 
 
@@ -145,7 +154,7 @@ def _directive(body: str, name: str) -> str | None:
 
 
 def _env_variables(common: Path) -> dict[str, list[str]]:
-    """Dict literals in common.smk whose values are env-file paths, e.g. SKULLSTRIP_ENV = {...}[...]."""
+    """Dict literals in a shared rule file whose values are env-file paths, e.g. SKULLSTRIP_ENV = {...}[...]."""
     out: dict[str, list[str]] = {}
     if not common.is_file():
         return out
@@ -231,6 +240,19 @@ def script_requirements(script: Path, src: Path) -> tuple[set[str], set[Path], s
 
 
 @functools.cache
+def package_modules(script: str | Path, src: str | Path) -> list[str]:
+    """Modules of the project's package that ``script`` imports, directly or through the package,
+    as paths relative to the package folder (``["io.py", "learn/store.py"]``), sorted; package
+    ``__init__`` files and :data:`NOT_TRACKED` modules left out. ``pkg_of()`` in the rule files
+    lists these as a rule's inputs, so that editing one reruns the rule."""
+    src = Path(src)
+    pkg_dir = src / PACKAGE_NAME
+    _, files, _ = script_requirements(Path(script), src)
+    used = {str(f.relative_to(pkg_dir)) for f in files if f.is_relative_to(pkg_dir) and f.name != "__init__.py"}
+    return sorted(used - NOT_TRACKED)
+
+
+@functools.cache
 def _module_table() -> dict[str, list[str]]:
     return metadata.packages_distributions()
 
@@ -279,10 +301,15 @@ def check_repository(repo: str | Path, requirements: str = "requirements.txt") -
         used = {
             str(f.relative_to(pkg_dir)) for f in files if f.is_relative_to(pkg_dir) and f.name != "__init__.py"
         }
-        for module in sorted(used - set(rule.code_inputs) - NOT_TRACKED):
+        own = Path(rule.script).name
+        for named in rule.code_of:
+            if named != own:
+                problems.append(f"{where}: pkg_of({named!r}) names another script than the rule's {own}")
+        tracked = set(rule.code_inputs) | (used if own in rule.code_of else set())
+        for module in sorted(used - tracked - NOT_TRACKED):
             problems.append(
-                f"{where}: its script uses {PACKAGE_NAME}/{module} but the rule does not list it in "
-                f"pkg(...), so editing it would not rerun the rule"
+                f"{where}: its script uses {PACKAGE_NAME}/{module} but the rule does not list it "
+                f"(code=pkg_of({own!r})), so editing it would not rerun the rule"
             )
         for name in sorted(missing):
             problems.append(f"{where}: its script imports {name}, which is not in the package")

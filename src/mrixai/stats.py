@@ -726,3 +726,45 @@ def roc_curves_from_metrics(metrics: Sequence[Mapping]) -> list[tuple[np.ndarray
             raise ValueError(f"a metrics record lacks roc.fpr / roc.tpr: keys {keys}")
         curves.append((np.asarray(roc["fpr"], dtype=float), np.asarray(roc["tpr"], dtype=float)))
     return curves
+
+
+def compare_with_cnn(
+    cnn_summary: pd.DataFrame,
+    baseline_summary: pd.DataFrame,
+    metrics: Sequence[str] = ("balanced_accuracy", "sensitivity", "specificity", "roc_auc"),
+) -> pd.DataFrame:
+    """The best CNN arm against every classical-baseline feature set, paired by split.
+
+    The best arm is the CNN variant with the highest mean test balanced accuracy (over splits, seeds
+    averaged per split first). Per metric, the CNN's seed mean of each split is paired with the
+    baseline's value on that split; ``diff`` is CNN minus baseline, and ``p_value`` is the exact
+    signed-rank p over splits (:func:`signed_rank_test`).
+    """
+    for name, table in (("CNN summary", cnn_summary), ("baseline summary", baseline_summary)):
+        missing = {"variant", "split", "balanced_accuracy", *metrics} - set(table.columns)
+        if missing:
+            raise ValueError(f"{name} lacks column(s) {sorted(missing)}")
+    per_split = cnn_summary.groupby(["variant", "split"])[list(dict.fromkeys(["balanced_accuracy", *metrics]))].mean()
+    ranking = per_split["balanced_accuracy"].groupby("variant").mean().sort_values(ascending=False, kind="stable")
+    best = str(ranking.index[0])
+    cnn = per_split.loc[best]
+    rows = []
+    for features, part in baseline_summary.groupby("variant", sort=False):
+        base = part.groupby("split")[list(metrics)].mean()
+        splits = cnn.index.intersection(base.index)
+        for metric in metrics:
+            a = cnn.loc[splits, metric].to_numpy(float)
+            b = base.loc[splits, metric].to_numpy(float)
+            ok = np.isfinite(a) & np.isfinite(b)
+            diff = a[ok] - b[ok]
+            n = int(ok.sum())
+            test = signed_rank_test(diff)
+            rows.append({"metric": metric, "cnn_variant": best, "baseline": str(features), "n": n, "unit": "split",
+                         "mean_cnn": float(a[ok].mean()) if n else np.nan,
+                         "mean_baseline": float(b[ok].mean()) if n else np.nan,
+                         "mean_diff": float(diff.mean()) if n else np.nan,
+                         "n_cnn_better": int((diff > 0).sum()), "n_baseline_better": int((diff < 0).sum()),
+                         "statistic": test["statistic"], "p_value": test["p_value"],
+                         "test": "Wilcoxon signed-rank, exact over sign flips",
+                         "cnn_selection": "highest mean test balanced accuracy over splits"})
+    return pd.DataFrame(rows)

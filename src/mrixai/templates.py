@@ -9,8 +9,9 @@ with TemplateFlow-style names, so that every later rule reads the same files.
 Offline TemplateFlow: where a TemplateFlow cache is already on disk (``$TEMPLATEFLOW_HOME``, else
 ``~/.cache/templateflow``) and holds MNI152NLin2009cAsym at 1 mm (T1w, brain mask, GM/WM/CSF
 probability maps), ``source: templateflow`` (or ``auto``) takes the template and priors from
-there instead; nothing is ever fetched. The output file names stay the same either way (they
-name the pipeline's template space); the log of ``prepare_template`` says which source was used.
+there instead; nothing is ever fetched. The working file names stay the same either way (they
+name the pipeline's template space); the log of ``prepare_template`` says which source was used,
+and :func:`template_id` gives the ID the BIDS-derivatives datasets carry in ``space-``.
 """
 
 from __future__ import annotations
@@ -149,6 +150,20 @@ def resolve_template_source(source: str = "auto", home: str | Path | None = None
             "nothing is downloaded at run time"
         )
     return {"source": "nilearn", "templateflow_home": None}
+
+
+def template_id(choice: dict) -> str:
+    """TemplateFlow ID of the template a :func:`resolve_template_source` choice uses.
+
+    nilearn's copy is the ICBM152 2009a symmetric template (``MNI152NLin2009aSym``); a TemplateFlow
+    cache gives ``MNI152NLin2009cAsym``. The working files keep the ``tpl-MNI152NLin2009aSym``
+    prefix either way; the BIDS-derivatives datasets (:mod:`mrixai.derivatives`) carry this ID.
+    """
+    source = choice.get("source") if isinstance(choice, dict) else None
+    ids = {"nilearn": TEMPLATE_NAME, "templateflow": TEMPLATEFLOW_TEMPLATE}
+    if source not in ids:
+        raise ValueError(f"template choice must have source nilearn or templateflow, got {choice!r}")
+    return ids[source]
 
 
 def template_grid(

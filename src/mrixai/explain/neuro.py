@@ -92,6 +92,14 @@ def _write(df: pd.DataFrame, path: str | Path) -> None:
         df.to_csv(tmp, sep="\t", index=False, float_format="%.6g")
 
 
+#: Outcomes of a test subject in a run (label x prediction); TP/FN belong to the second group.
+OUTCOMES = ("TP", "FN", "TN", "FP")
+#: Native regional volume measures (columns of the region volume tables of :mod:`mrixai.explain.volumes`).
+VOLUME_MEASURES = ("gm_ml", "label_ml")
+#: The sign of the correlation a neurobiological check expects.
+DIRECTIONS = ("negative", "positive")
+
+
 def hippocampus_check(
     regions_tsv: str | Path,
     volume_tsvs: Mapping[str, str | Path],
@@ -104,27 +112,48 @@ def hippocampus_check(
     n_permutations: int = 10000,
     seed: int = 0,
     max_exact: int = 1_000_000,
+    outcomes: Sequence[str] = ("TP",),
+    volume_measure: str = "gm_ml",
+    direction: str = "negative",
 ) -> dict:
-    """Correlate hippocampal relevance (``metric`` of ``method``, averaged over the runs in which a
-    subject was a true positive) with the subject's native hippocampal grey-matter volume.
+    """Correlate a region's relevance (``metric`` of ``method``, averaged over the runs in which a
+    subject's outcome was one of ``outcomes``) with the subject's native volume of that region.
+
+    The defaults are Boehle et al.'s check: hippocampal relevance of the true positives against
+    the native hippocampal grey-matter volume (``gm_ml``), expected to fall with it
+    (``direction`` negative). ``volume_measure`` ``label_ml`` takes the volume of the atlas
+    region warped into the subject (for a region that is not grey matter, such as the lateral
+    ventricles), and ``outcomes`` e.g. ``["TP", "FN"]`` takes every test subject of the second
+    group. ``direction`` is only recorded for the claims table; the p value is two-sided.
 
     The test table holds ``method, region, metric, r, p, n, unit`` (``subject``), ``p_method``
-    (``exact`` or ``permutation``, see :func:`permutation_correlation`) and ``permutations``."""
+    (``exact`` or ``permutation``, see :func:`permutation_correlation``), ``permutations``,
+    ``outcomes`` (joined by ``+``), ``volume_measure`` and ``direction``."""
+    outcomes = list(outcomes)
+    bad = [o for o in outcomes if o not in OUTCOMES]
+    if not outcomes or bad:
+        raise ValueError(f"outcomes must be a non-empty list of {OUTCOMES}, got {outcomes!r}")
+    if volume_measure not in VOLUME_MEASURES:
+        raise ValueError(f"volume_measure must be one of {VOLUME_MEASURES}, got {volume_measure!r}")
+    if direction not in DIRECTIONS:
+        raise ValueError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
     regions = pd.read_csv(regions_tsv, sep="\t", dtype={"unit": str, "subject": str})
     for what, value, valid in (("method", method, regions["method"]), ("region", region, regions["region"])):
         if value not in set(valid):
             raise ValueError(f"{regions_tsv}: no {what} {value!r}; valid: {sorted(set(valid))}")
-    tp = regions[(regions["outcome"] == "TP") & (regions["method"] == method) & (regions["region"] == region)]
-    points = tp.groupby("unit", as_index=False).agg(relevance=(metric, "mean"), n_runs=("run", "nunique"))
+    chosen = regions[regions["outcome"].isin(outcomes) & (regions["method"] == method) & (regions["region"] == region)]
+    points = chosen.groupby("unit", as_index=False).agg(relevance=(metric, "mean"), n_runs=("run", "nunique"))
     volumes = []
     for unit in points["unit"]:
         if unit not in volume_tsvs:
             raise ValueError(f"no regional volume table for unit {unit}")
         vol = pd.read_csv(volume_tsvs[unit], sep="\t")
+        if volume_measure not in vol.columns:
+            raise ValueError(f"{volume_tsvs[unit]}: no column {volume_measure!r}; has {list(vol.columns)}")
         match = vol[vol["region"] == region]
         if match.empty:
             raise ValueError(f"{volume_tsvs[unit]}: no region {region!r}")
-        volumes.append(float(match["gm_ml"].iloc[0]))
+        volumes.append(float(match[volume_measure].iloc[0]))
     points["volume_ml"] = volumes
     _write(points, out_points)
     if len(points) >= 3:
@@ -133,12 +162,13 @@ def hippocampus_check(
             max_exact,
         )
     else:
-        log.warning("only %d true positives: too few for a correlation", len(points))
+        log.warning("only %d subjects with outcome %s: too few for a correlation", len(points), "+".join(outcomes))
         result = {"r": float("nan"), "p": float("nan"), "n": len(points), "p_method": "", "permutations": 0}
     result = {"method": method, "region": region, "metric": metric, "r": result["r"], "p": result["p"],
               "n": result["n"], "unit": "subject", "p_method": result["p_method"],
-              "permutations": result["permutations"]}
+              "permutations": result["permutations"], "outcomes": "+".join(outcomes),
+              "volume_measure": volume_measure, "direction": direction}
     _write(pd.DataFrame([result]), out_test)
-    log.info("hippocampal volume vs relevance among %d true positives: r = %.3f, p = %.4f",
-             result["n"], result["r"], result["p"])
+    log.info("%s volume (%s) vs relevance among %d subjects (%s): r = %.3f, p = %.4f",
+             region, volume_measure, result["n"], "+".join(outcomes), result["r"], result["p"])
     return result

@@ -461,8 +461,11 @@ def plot_hippocampus(
     x: str = "volume_ml",
     y: str = "relevance",
     title: str = "",
+    region: str = "Hippocampus",
+    point_label: str = "true positive",
 ) -> list[Path]:
-    """Scatter of hippocampal volume vs hippocampal relevance (true positives), LS line, r and p.
+    """Scatter of a region's volume vs its relevance (by default the hippocampus among true
+    positives), LS line, r and p.
 
     ``result`` holds ``r``, ``p`` (permutation test), ``n`` and ``method``.
     """
@@ -480,7 +483,7 @@ def plot_hippocampus(
         alpha=0.8,
         edgecolor="white",
         linewidth=0.5,
-        label="true positive",
+        label=point_label,
         zorder=3,
     )
     if len(data) >= 2 and data[x].nunique() >= 2:
@@ -489,10 +492,11 @@ def plot_hippocampus(
         ax.plot(xs, slope * xs + intercept, color=PALETTE[3], lw=1.5, label="least-squares fit", zorder=4)
     r = float(result["r"]) if result["r"] is not None else math.nan
     stats = f"r = {r:.2f}, {format_p(result['p'])} (permutation), n = {int(result['n'])}"
-    ax.set_xlabel("hippocampal volume (ml)" if x == "volume_ml" else x.replace("_", " "))
-    ax.set_ylabel("hippocampal relevance (a.u.)" if y == "relevance" else y.replace("_", " "))
+    name = "hippocampal" if region == "Hippocampus" else region.replace("_", " ")
+    ax.set_xlabel(f"{name} volume (ml)" if x == "volume_ml" else x.replace("_", " "))
+    ax.set_ylabel(f"{name} relevance (a.u.)" if y == "relevance" else y.replace("_", " "))
     ax.legend(loc="best", frameon=True, framealpha=0.85, edgecolor="0.8")
-    heading = title or f"Hippocampal relevance vs volume, true positives ({result['method']})"
+    heading = title or f"{name.capitalize()} relevance vs volume, {point_label}s ({result['method']})"
     ax.set_title(f"{heading}\n{stats}", fontsize=10)
     fig.tight_layout()
     return save_figure(fig, out_png, out_pdf)

@@ -155,17 +155,23 @@ def beta_overlap(overlap: Path_, out_png: Path_, out_pdf: Path_, *, metric: str,
 
 def hippocampus(points: Path_, test: Path_, out_png: Path_, out_pdf: Path_, *,
                 labels: Mapping[str, str] | None = None) -> None:
-    """Hippocampal grey-matter volume vs hippocampal relevance among true positives."""
+    """A region's native volume vs its relevance (by default hippocampal grey matter among true
+    positives; the test table's region and outcomes say which)."""
     df, result = _tsv(points), _tsv(test).iloc[0].to_dict()
     label = (labels or {}).get(result["method"], result["method"])
+    region = str(result.get("region", "Hippocampus"))
+    outcomes = str(result.get("outcomes", "TP") or "TP")
+    who = {"TP": "true positives"}.get(outcomes, f"outcomes {outcomes}")
     if len(df) < 3:
-        note = pd.DataFrame({"note": [f"{len(df)} true positive(s) among the test subjects of all runs: "
-                                      "too few to correlate hippocampal volume with relevance"]})
-        fs.render_table(note, out_png, out_pdf, title=f"Hippocampal volume vs relevance ({label})")
+        note = pd.DataFrame({"note": [f"{len(df)} subject(s) ({who}) among the test subjects of all runs: "
+                                      f"too few to correlate {region} volume with relevance"]})
+        fs.render_table(note, out_png, out_pdf, title=f"{region} volume vs relevance ({label})")
         return
     fa.plot_hippocampus(
         df, result, out_png, out_pdf,
-        title=f"Hippocampal volume vs relevance ({label}, true positives)",
+        title=f"{region} volume vs relevance ({label}, {who})",
+        region=region,
+        point_label=who.removesuffix("s") if outcomes == "TP" else who,
     )
 
 

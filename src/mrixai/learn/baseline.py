@@ -21,7 +21,6 @@ CNN runs' format (``split-<k>_seed-0_metrics.json`` and ``_predictions.tsv``).
 
 from __future__ import annotations
 
-import itertools
 import json
 import logging
 from collections.abc import Sequence
@@ -43,8 +42,6 @@ log = logging.getLogger(__name__)
 MODELS = ("svm", "logistic")
 FEATURE_SETS = ("gm", "volumes")
 VOLUME_MEASURES = ("gm_ml", "label_ml")
-#: Above this many paired blocks the signed-rank test uses scipy's normal approximation.
-MAX_EXACT_BLOCKS = 20
 
 
 # ---- features ---------------------------------------------------------------------------------
@@ -276,78 +273,3 @@ def run_baseline(
     log.info("baseline %s (%s) split %d: C %g, test balanced accuracy %.3f, AUC %.3f", features, model, split,
              metrics["C"], metrics["balanced_accuracy"], metrics["roc_auc"])
     return metrics
-
-
-# ---- paired comparison with the CNN -----------------------------------------------------------
-def signed_rank_sign_flip(diffs: Sequence[float]) -> tuple[float, float]:
-    """Wilcoxon signed-rank statistic W+ and its exact two-sided p over all 2^n sign flips.
-
-    Zero differences are dropped (Wilcoxon's convention), tied |differences| get average ranks, and
-    the null distribution is enumerated with those ranks, so ties are handled exactly. p is the
-    share of sign assignments whose W+ lies at least as far from n(n+1)/4 as the observed one.
-    """
-    from scipy.stats import rankdata
-
-    d = np.asarray(diffs, dtype=float)
-    d = d[np.isfinite(d) & (d != 0)]
-    n = len(d)
-    if n == 0:
-        return 0.0, 1.0
-    if n > MAX_EXACT_BLOCKS:
-        raise ValueError(f"{n} blocks: too many for exact enumeration (at most {MAX_EXACT_BLOCKS})")
-    ranks = rankdata(np.abs(d))
-    w_plus = float(ranks[d > 0].sum())
-    centre = ranks.sum() / 2
-    signs = np.array(list(itertools.product((0.0, 1.0), repeat=n)))
-    null = signs @ ranks
-    p = float(np.mean(np.abs(null - centre) >= abs(w_plus - centre) - 1e-9))
-    return w_plus, p
-
-
-def compare_with_cnn(
-    cnn_summary: pd.DataFrame,
-    baseline_summary: pd.DataFrame,
-    metrics: Sequence[str] = ("balanced_accuracy", "sensitivity", "specificity", "roc_auc"),
-) -> pd.DataFrame:
-    """Best CNN arm against every baseline feature set, paired by split.
-
-    The best arm is the CNN variant with the highest mean test balanced accuracy (over splits, seeds
-    averaged per split first). Per metric, the CNN's seed mean of each split is paired with the
-    baseline's value on that split; ``diff`` is CNN minus baseline. p is the exact sign-flip
-    signed-rank p over splits (:func:`signed_rank_sign_flip`; scipy's normal approximation above
-    ``MAX_EXACT_BLOCKS`` splits).
-    """
-    from scipy.stats import wilcoxon
-
-    for name, table in (("CNN summary", cnn_summary), ("baseline summary", baseline_summary)):
-        missing = {"variant", "split", "balanced_accuracy", *metrics} - set(table.columns)
-        if missing:
-            raise ValueError(f"{name} lacks column(s) {sorted(missing)}")
-    per_split = cnn_summary.groupby(["variant", "split"])[list(dict.fromkeys(["balanced_accuracy", *metrics]))].mean()
-    ranking = per_split["balanced_accuracy"].groupby("variant").mean().sort_values(ascending=False, kind="stable")
-    best = str(ranking.index[0])
-    cnn = per_split.loc[best]
-    rows = []
-    for features, part in baseline_summary.groupby("variant", sort=False):
-        base = part.groupby("split")[list(metrics)].mean()
-        splits = cnn.index.intersection(base.index)
-        for metric in metrics:
-            a = cnn.loc[splits, metric].to_numpy(float)
-            b = base.loc[splits, metric].to_numpy(float)
-            ok = np.isfinite(a) & np.isfinite(b)
-            diff = a[ok] - b[ok]
-            n = int(ok.sum())
-            if n <= MAX_EXACT_BLOCKS:
-                stat, p = signed_rank_sign_flip(diff)
-                method = "exact sign-flip Wilcoxon signed-rank"
-            else:
-                res = wilcoxon(diff, method="approx")
-                stat, p, method = float(res.statistic), float(res.pvalue), "Wilcoxon signed-rank, normal approximation"
-            rows.append({"metric": metric, "cnn_variant": best, "baseline": str(features), "n": n, "unit": "split",
-                         "mean_cnn": float(a[ok].mean()) if n else np.nan,
-                         "mean_baseline": float(b[ok].mean()) if n else np.nan,
-                         "mean_diff": float(diff.mean()) if n else np.nan,
-                         "n_cnn_better": int((diff > 0).sum()), "n_baseline_better": int((diff < 0).sum()),
-                         "statistic": stat, "p_value": p, "test": method,
-                         "cnn_selection": "highest mean test balanced accuracy over splits"})
-    return pd.DataFrame(rows)

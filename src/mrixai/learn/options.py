@@ -68,3 +68,56 @@ def run_options(config: Mapping, study: str, variant: str) -> dict:
         if variant == "init-finetune":
             training["freeze_blocks"] = cfg.get("freeze_blocks", TRANSFER_FREEZE_BLOCKS)
     return {"model": model, "model_options": options, "training": training, "n_train_per_group": n_per_group}
+
+
+#: Where the transfer study's pretraining comes from (`studies.transfer.source`).
+TRANSFER_SOURCES = ("same", "synthetic")
+
+#: Groups of the embedded synthetic cohort, the source task when `studies.transfer.source` is synthetic.
+SYNTHETIC_LABEL = {"column": "diagnosis", "groups": {"CN": "diagnosis == 'CN'", "AD": "diagnosis == 'AD'"}}
+
+
+def transfer_source_config(config: Mapping) -> dict:
+    """The complete config of the transfer study's source workflow when `studies.transfer.source`
+    is synthetic: ``config`` with the embedded synthetic cohort (its `synthetic` block) as the
+    dataset, its AD vs CN groups as the label, only ``source_arm`` registered, and only the transfer
+    study switched on, with the same arm as its source and target (so its ``init-pretrain`` runs
+    are the pretraining on the whole training partition of each split). Splits, seeds, training
+    settings and preprocessing stay those of ``config``, so split ``k`` seed ``s`` of the source
+    initialises split ``k`` seed ``s`` of the fine-tuning.
+    """
+    import copy
+
+    studies = config.get("studies") or {}
+    transfer = dict(studies.get("transfer") or {})
+    source = transfer.get("source", "same")
+    if source not in TRANSFER_SOURCES:
+        raise ValueError(f"studies.transfer.source must be one of {TRANSFER_SOURCES}, got {source!r}")
+    arm = transfer.get("source_arm", "syn")
+    out = copy.deepcopy(dict(config))
+    out.update(
+        dataset="synthetic",
+        bids_dir=None,
+        participant_label=[],
+        exclude_participant_label=[],
+        bids_filters={"ses": None, "acq": None, "run": None, "rec": None},
+        label=copy.deepcopy(SYNTHETIC_LABEL),
+        registration=[arm],
+    )
+    out["qc"] = {**(config.get("qc") or {}), "exclude": []}
+    out["baseline"] = {**(config.get("baseline") or {}), "enabled": False}
+    out["attribution"] = {**(config.get("attribution") or {}), "studies": []}
+    out["samples"] = copy.deepcopy(dict(config.get("samples") or {}))
+    out["samples"].setdefault("patches", {})
+    out["samples"]["patches"] = {**out["samples"]["patches"], "enabled": False}
+    out["samples"]["volumes"] = {**(out["samples"].get("volumes") or {}), "template_mask": [
+        a for a in ((config.get("samples") or {}).get("volumes") or {}).get("template_mask", []) if a == arm]}
+    out["studies"] = {
+        name: {**copy.deepcopy(dict(settings or {})), "enabled": False} for name, settings in studies.items()
+    }
+    if "masking" in out["studies"]:
+        out["studies"]["masking"]["reference_labels"] = None
+    out["studies"]["transfer"] = {
+        **copy.deepcopy(transfer), "enabled": True, "source": "same", "source_arm": arm, "target_arm": arm,
+    }
+    return out

@@ -19,9 +19,26 @@ import pandas as pd
 from mrixai.io import atomic_path
 from mrixai.learn.metrics import classification_metrics, roc_points
 from mrixai.learn.splits import check_no_leakage
+from mrixai.learn.store import sample_grid_record
 from mrixai.learn.train import TrainConfig, fit, load_checkpoint, predict_proba, save_checkpoint
 
 log = logging.getLogger(__name__)
+
+
+#: Version of the prediction fields a volume-model checkpoint carries (sample_grid, arm, contrast,
+#: template, classes, model, workflow_config); checkpoints without it cannot be used by predict.
+CHECKPOINT_FORMAT = 1
+
+
+def plain(value):
+    """A config as plain dicts, lists, strings and numbers (what ``torch.load(weights_only=True)`` reads)."""
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)
 
 
 def train_config(options: Mapping) -> TrainConfig:
@@ -76,6 +93,17 @@ def init_state(init_checkpoint: str | Path | None) -> dict | None:
     return ckpt["state_dict"]
 
 
+def _grid_record(store_npy: str | Path, store_json: str | Path | None) -> dict | None:
+    """The sample grid of the store (required when ``store_json`` is given; else read when complete)."""
+    if store_json is not None:
+        return sample_grid_record(store_json)
+    try:
+        return sample_grid_record(Path(store_npy).with_suffix(".json"))
+    except ValueError as err:
+        log.warning("%s; the checkpoint records no sample grid and cannot be used by predict", err)
+        return None
+
+
 def train_on_volumes(
     store_npy: str | Path,
     store_tsv: str | Path,
@@ -88,8 +116,18 @@ def train_on_volumes(
     run_info: dict,
     init_checkpoint: str | Path | None = None,
     n_train_per_group: int | None = None,
+    store_json: str | Path | None = None,
+    contrast: str | None = None,
+    template: str | None = None,
+    workflow_config: Mapping | None = None,
 ) -> dict:
-    """Train on whole volumes (one sample per unit); ``out`` has model, history, predictions, metrics."""
+    """Train on whole volumes (one sample per unit); ``out`` has model, history, predictions, metrics.
+
+    The checkpoint also carries what prediction on new subjects needs (:mod:`mrixai.learn.predict`):
+    the sample grid of the store (``store_json``, default: the ``.json`` beside ``store_npy``), the
+    registration arm, ``contrast``, ``template`` (its TemplateFlow-style ID), the class names in label
+    order and the ``workflow_config`` the run was made with (its preprocessing settings).
+    """
     rows = subsample_training(split_rows(splits_tsv, split), n_train_per_group, split)
     index = pd.read_csv(store_tsv, sep="\t", dtype={"unit": str, "subject": str})
     row_of = dict(zip(index["unit"], index["row"]))
@@ -117,9 +155,20 @@ def train_on_volumes(
                **{k: v for k, v in summary.items() if k != "optimizer"},
                "n_train": int(len(idx["train"])), "n_val": int(len(idx["val"])), "n_test": int(len(idx["test"])),
                "roc": roc_points(test["label"], test["prob"]).to_dict("list")}
+    grid = _grid_record(store_npy, store_json)
+    classes = rows.groupby("label")["group"].first().sort_index()
+    if list(classes.index) != [0, 1]:
+        raise ValueError(f"{splits_tsv}: split {split} needs labels 0 and 1, got {list(classes.index)}")
+    keep = grid.pop("keep") if grid else None
     save_checkpoint(out["model"], model, summary, cfg, tseed,
                     {"input_shape": list(samples.shape[1:]), "run": {k: v for k, v in run_info.items()},
-                     "split": split, "classes": sorted(rows.groupby("label")["group"].first().tolist())})
+                     "split": split, "classes": [str(c) for c in classes],
+                     "format": CHECKPOINT_FORMAT,
+                     "sample_grid": grid and {**grid, "keep": None if keep is None else torch.from_numpy(keep)},
+                     "arm": grid["arm"] if grid else run_info.get("arm"), "contrast": contrast, "template": template,
+                     "model": {"name": cfg.model, "input_shape": list(samples.shape[1:]), "n_classes": 2,
+                               "options": dict(cfg.model_options)},
+                     "workflow_config": plain(workflow_config) if workflow_config is not None else None})
     write_table(history, out["history"])
     write_table(pred, out["predictions"])
     write_metrics(metrics, out["metrics"])

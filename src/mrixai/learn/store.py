@@ -61,6 +61,52 @@ def normalise(data: np.ndarray, method: str) -> np.ndarray:
     return out
 
 
+def volume_sample(box: np.ndarray, downsample: int, normalisation: str, keep: np.ndarray | None = None) -> np.ndarray:
+    """One sample from a template-grid box (already cropped/padded): block average, normalise, mask.
+
+    The volume store and prediction on new subjects (:mod:`mrixai.learn.predict`) both build
+    samples with this, so a subject gets the same sample either way.
+    """
+    sample = normalise(block_mean(np.asarray(box, dtype=np.float32), downsample), normalisation)
+    return sample if keep is None else np.where(keep, sample, 0.0).astype(np.float32)
+
+
+def mask_keep(mask: str | Path, template_shape: Sequence[int], template_affine: np.ndarray,
+              shape: Sequence[int], offset: Sequence[int], downsample: int) -> np.ndarray:
+    """Sample voxels kept by a template-grid brain mask: at least half of the voxel lies in it."""
+    mask_img = nib.load(str(mask))
+    if tuple(mask_img.shape[:3]) != tuple(template_shape) or not np.allclose(mask_img.affine, template_affine, atol=1e-3):
+        raise ValueError(f"{mask}: grid {mask_img.shape} differs from the template grid {tuple(template_shape)}")
+    keep = on_sample_grid(np.asarray(mask_img.dataobj) > 0, shape, offset, downsample) >= 0.5
+    if not keep.any():
+        raise ValueError(f"{mask}: the mask is empty on the sample grid")
+    return keep
+
+
+def sample_grid_record(store_json: str | Path) -> dict:
+    """Everything needed to rebuild a volume store's samples from template-space images.
+
+    The store's JSON sidecar (crop box, block averaging, normalisation, template grid, sample-grid
+    affine) plus, for a masked store, the kept sample voxels (read from the mask it names), so the
+    record stands alone: a checkpoint carrying it predicts without the store or the mask file.
+    """
+    path = Path(store_json)
+    try:
+        meta = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise ValueError(f"{path}: cannot read the volume store sidecar ({err})") from err
+    keys = ("arm", "shape", "grid", "offset", "downsample", "normalisation", "template_shape", "template_affine", "affine")
+    missing = [k for k in keys if k not in meta]
+    if missing:
+        raise ValueError(f"{path}: the volume store sidecar lacks {missing}")
+    record = {k: meta[k] for k in keys}
+    record["keep"] = None
+    if meta.get("mask"):
+        record["keep"] = mask_keep(meta["mask"], meta["template_shape"], np.asarray(meta["template_affine"]),
+                                   meta["shape"], meta["offset"], int(meta["downsample"]))
+    return record
+
+
 def build_volume_store(
     units: Sequence[str],
     images: Sequence[str | Path],
@@ -94,13 +140,8 @@ def build_volume_store(
     grid = tuple(s // downsample for s in shape)
     keep, outside = None, []
     if mask is not None:
-        mask_img = nib.load(str(mask))
-        if mask_img.shape[:3] != ref.shape[:3] or not np.allclose(mask_img.affine, ref.affine, atol=1e-3):
-            raise ValueError(f"{mask}: grid {mask_img.shape} differs from the grid {ref.shape} of {images[0]}")
-        inside = np.asarray(mask_img.dataobj) > 0
-        keep = on_sample_grid(inside, shape, offset, downsample) >= 0.5
-        if not keep.any():
-            raise ValueError(f"{mask}: the mask is empty on the sample grid")
+        keep = mask_keep(mask, ref.shape[:3], ref.affine, shape, offset, downsample)
+        inside = np.asarray(nib.load(str(mask)).dataobj) > 0
     with atomic_path(out_npy) as tmp:
         store = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(len(units), *grid))
         for i, (unit, path) in enumerate(tqdm(list(zip(units, images)), desc=f"volumes reg-{arm}", unit="vol")):
@@ -119,8 +160,7 @@ def build_volume_store(
             lost = float(data[data > 0].size - (box > 0).sum()) / max(1, (data > 0).sum())
             if lost > 0.01:
                 log.warning("%s: the %s crop cuts %.1f%% of the brain voxels", path, shape, 100 * lost)
-            sample = normalise(block_mean(box, downsample), normalisation)
-            store[i] = sample if keep is None else np.where(keep, sample, 0.0)
+            store[i] = volume_sample(box, downsample, normalisation, keep)
         store.flush()
         del store
     if outside:

@@ -1,4 +1,4 @@
-"""Hippocampal relevance vs hippocampal grey-matter volume among true positives (permutation test)."""
+"""A region's relevance vs its native volume (Boehle et al.'s hippocampus check; permutation test)."""
 
 from mrixai.explain.neuro import hippocampus_check
 from mrixai.workflow import setup_logging
@@ -17,4 +17,7 @@ hippocampus_check(
     n_permutations=p.permutations,
     seed=p.seed,
     max_exact=p.exact_limit,
+    outcomes=p.outcomes,
+    volume_measure=p.volume_measure,
+    direction=p.direction,
 )
