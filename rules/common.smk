@@ -26,8 +26,8 @@ from mrixai.bids import UNIT_ID_PATTERN  # noqa: E402
 from mrixai.config import randomisation_methods  # noqa: E402
 from mrixai.datasets.download import file_name  # noqa: E402
 from mrixai.envcheck import package_modules  # noqa: E402
-from mrixai.synthetic import HEAD_MODEL_FILES, PARAM_KEYS  # noqa: E402
-from mrixai.synthetic import OPTIONAL_PARAM_KEYS  # noqa: E402
+from mrixai.synthetic.head import HEAD_MODEL_FILES  # noqa: E402
+from mrixai.synthetic.cohort import OPTIONAL_PARAM_KEYS, PARAM_KEYS  # noqa: E402
 from mrixai.templates import TISSUES, TemplateFiles  # noqa: E402
 from mrixai.templates import resolve_template_source  # noqa: E402
 from mrixai.learn.options import run_options as learn_run_options  # noqa: E402

@@ -3,7 +3,7 @@
 from pathlib import Path
 import pandas as pd
 
-from mrixai import synthetic
+from mrixai.synthetic.generation import generate_subject
 from mrixai.workflow import setup_logging
 
 log = setup_logging(snakemake.log[0])
@@ -11,7 +11,7 @@ table = pd.read_csv(snakemake.input.participants, sep="\t", dtype={"participant_
 row = table.loc[table["participant_id"] == f"sub-{snakemake.wildcards.subject}"]
 if len(row) != 1:
     raise ValueError(f"sub-{snakemake.wildcards.subject} is not in {snakemake.input.participants}")
-drawn = synthetic.generate_subject(
+drawn = generate_subject(
     row.iloc[0].to_dict(),
     Path(snakemake.input.headmodel[0]).parent,
     Path(snakemake.input.template[0]).parent,

@@ -1,6 +1,6 @@
 """All QC montages and metrics of one subject: skull strip, tissues, registration per arm."""
 
-from mrixai.qc import run_subject_qc
+from mrixai.qc.montage import run_subject_qc
 from mrixai.workflow import setup_logging
 
 setup_logging(snakemake.log[0])

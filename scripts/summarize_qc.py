@@ -2,7 +2,7 @@
 
 import json
 
-from mrixai.qc import summarize_group
+from mrixai.qc.group import summarize_group
 from mrixai.workflow import setup_logging
 
 setup_logging(snakemake.log[0])

@@ -2,11 +2,11 @@
 
 from pathlib import Path
 
-from mrixai import synthetic
+from mrixai.synthetic import truth
 from mrixai.workflow import setup_logging
 
 setup_logging(snakemake.log[0])
-synthetic.write_effect_mask(
+truth.write_effect_mask(
     Path(snakemake.input.template[0]).parent,
     snakemake.params.resolution_mm,
     snakemake.params.synthetic,

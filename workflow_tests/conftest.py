@@ -76,6 +76,18 @@ def _timeless_bytes(path: Path) -> bytes:
     return "".join(lines[:1] + kept).encode()
 
 
+#: Fixtures that run the workflow end to end (minutes each): every test that uses one is marked
+#: ``slow``, so ``-m "not slow"`` leaves out the whole run and not only the tests that say so.
+END_TO_END_FIXTURES = frozenset({"tiny_run", "ixi_run", "slurm", "slurm_run"})
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if END_TO_END_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def ixi_sample() -> Path:
     if not IXI_SAMPLE.is_dir():
@@ -83,27 +95,12 @@ def ixi_sample() -> Path:
     return IXI_SAMPLE
 
 
-# The tiny synthetic configuration the end-to-end tests share: 8 subjects (4 CN, 4 AD), all three
-# arms, and every study trained for 2 epochs on one split (train 4 / validation 2 / test 2).
-TINY_SUBJECTS = 8
-TINY_TRAINING = {"max_epochs": 2, "min_epochs": 1, "patience": 1}
-TINY = {
-    "synthetic": {"n_subjects": TINY_SUBJECTS},
-    "seed": 7,
-    "reproducible": True,
-    "splits": {"n_splits": 1, "n_repeats": 2, "test_fraction": 0.25, "val_fraction": 0.34},
-    "training": TINY_TRAINING,
-    "samples": {"subimages": {"extent_mm": 8}},
-    "studies": {
-        "transfer": {"n_train_per_group": 1},
-        "tissue": {"training": TINY_TRAINING},
-        # 2 epochs and a 2 x 2 tuning grid keep the masking study to about half a minute
-        "masking": {
-            "max_epochs": 2, "min_epochs": 1, "patience": 1,
-            "tuning_centres": [1.0, 1.25], "tuning_area_weights": [0.6, 0.7],
-        },  # fmt: skip
-    },
-}
+# The tiny synthetic configuration the end-to-end tests share, layered over config.yaml: 8 subjects
+# (4 CN, 4 AD), all three arms, every study trained for 2 epochs on one split. It is a file a user
+# can run by hand too: snakemake --cores 2 --configfile config.yaml configs/tiny.yaml --directory runs/tiny
+TINY_CONFIG = REPO / "configs" / "tiny.yaml"
+TINY = yaml.safe_load(TINY_CONFIG.read_text())
+TINY_SUBJECTS = TINY["synthetic"]["n_subjects"]
 
 
 def copy_workflow(dst: Path) -> Path:

@@ -2,12 +2,12 @@
 
 import json
 
-import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
+from helpers import write_nifti
 from mrixai.analysis import registration_tests
 from mrixai.explain.aggregate import aggregate_variant, parse_run, read_mean_maps, robustness_tables
 from mrixai.explain.groundtruth import ground_truth_check
@@ -37,7 +37,7 @@ def write_run(folder, units, groups, preds, maps):
     rows = []
     for unit, group, pred, amap in zip(units, groups, preds, maps):
         name = f"sub-{unit}_method-m_attribution.nii.gz"
-        nib.save(nib.Nifti1Image(amap.astype(np.float32), AFFINE), folder / name)
+        write_nifti(amap.astype(np.float32), AFFINE, folder / name)
         label = int(group == "AD")
         rows.append({"unit": unit, "subject": unit, "group": group, "label": label, "prob": 0.5, "pred": pred,
                      "method": "m", "file": name})
@@ -82,14 +82,14 @@ def test_relevance_in_the_planted_mask_is_enriched_and_its_region_ranks_first(tm
     (tmp_path / "store.json").write_text(json.dumps(meta))
     effect = np.zeros(GRID, dtype=np.uint8)
     effect[:2] = 1  # region A is the planted effect: half the brain
-    nib.save(nib.Nifti1Image(effect, AFFINE), tmp_path / "effect.nii.gz")
-    nib.save(nib.Nifti1Image(np.ones(GRID, dtype=np.uint8), AFFINE), tmp_path / "brain.nii.gz")
+    write_nifti(effect, AFFINE, tmp_path / "effect.nii.gz")
+    write_nifti(np.ones(GRID, dtype=np.uint8), AFFINE, tmp_path / "brain.nii.gz")
     planted = np.zeros(GRID, dtype=np.uint8)
     planted[:1] = 1  # the planted regions: a quarter of the brain, half of the effect mask
-    nib.save(nib.Nifti1Image(planted, AFFINE), tmp_path / "planted.nii.gz")
+    write_nifti(planted, AFFINE, tmp_path / "planted.nii.gz")
     labels = np.zeros(GRID, dtype=np.int16)
     labels[:2], labels[2:] = 1, 2  # the atlas of atlas_fixture, as files
-    nib.save(nib.Nifti1Image(labels, AFFINE), tmp_path / "atlas.nii.gz")
+    write_nifti(labels, AFFINE, tmp_path / "atlas.nii.gz")
     pd.DataFrame({"index": [1, 2], "name": ["Left_A", "Left_B"]}).to_csv(tmp_path / "atlas.tsv", sep="\t", index=False)
     uniform = np.ones(GRID, dtype=np.float32)
     write_run(tmp_path / "split-0_seed-0", ["01", "02"], ["AD", "CN"], [1, 0], [region_a_map(3), uniform])

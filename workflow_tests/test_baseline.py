@@ -6,13 +6,13 @@ from __future__ import annotations
 import json
 import math
 
-import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
 from scipy.stats import norm
 
+from helpers import write_nifti
 from conftest import REPO, TINY, run_snakemake
 from mrixai.figures import studies
 from mrixai.stats import compare_with_cnn
@@ -169,7 +169,7 @@ def test_gm_features_are_block_means_inside_the_template_mask(tmp_path):
     mask = np.zeros((6, 6, 6), np.uint8)
     mask[1:5, 1:5, 1:5] = 1  # the 4x4x4 crop's 2x2x2 blocks are all inside
     mask[1:3, 1:3, 1:3] = 0  # ... but one block is outside
-    nib.save(nib.Nifti1Image(mask, affine), tmp_path / "mask.nii.gz")
+    write_nifti(mask, affine, tmp_path / "mask.nii.gz")
     maps = []
     for k in range(2):
         gm = np.zeros((6, 6, 6), np.float32)
@@ -177,7 +177,7 @@ def test_gm_features_are_block_means_inside_the_template_mask(tmp_path):
         gm[3:5, 3:5, 3:5] = 0.8
         gm[3, 3, 3] = 1.6  # clipped to 1
         maps.append(tmp_path / f"gm{k}.nii.gz")
-        nib.save(nib.Nifti1Image(gm, affine), maps[-1])
+        write_nifti(gm, affine, maps[-1])
     x = build_gm_features(["01", "02"], maps, tmp_path / "mask.nii.gz", tmp_path / "f.npy", tmp_path / "f.tsv",
                           arm="syn", shape=(4, 4, 4), downsample=2)
     assert x.shape == (2, 7)

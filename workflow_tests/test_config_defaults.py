@@ -51,3 +51,27 @@ def test_the_check_finds_a_disagreement():
     schema = {"properties": {"a": {"properties": {"b": {"default": 1}}}}}
     assert list(_schema_defaults(schema)) == [(("a", "b"), 1)]
     assert _lookup({"a": {"b": 2}}, ("a", "b")) == 2
+
+
+def _layered(base: dict, extra: dict) -> dict:
+    """``extra`` merged over ``base`` key by key, as stacked ``--configfile`` files are."""
+    out = dict(base)
+    for key, value in extra.items():
+        out[key] = _layered(dict(out.get(key) or {}), value) if isinstance(value, dict) else value
+    return out
+
+
+def test_every_shipped_config_layer_passes_the_schema_over_config_yaml():
+    """configs/*.yaml (tiny, development, paper, ...) are run layered over config.yaml; each result is
+    a valid config, and a misspelt key in a layer is caught the same way."""
+    import pytest
+    from snakemake.exceptions import WorkflowError
+    from snakemake.utils import validate
+
+    base = yaml.safe_load((REPO / "config.yaml").read_text())
+    layers = sorted((REPO / "configs").glob("*.yaml"))
+    assert "tiny.yaml" in {p.name for p in layers}, "the end-to-end tests' configuration must ship in configs/"
+    for layer in layers:
+        validate(_layered(base, yaml.safe_load(layer.read_text())), str(SCHEMA))
+    with pytest.raises(WorkflowError):
+        validate(_layered(base, {"synthetic": {"n_subject": 8}}), str(SCHEMA))

@@ -24,6 +24,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from helpers import write_nifti
 from conftest import REPO, SNAKEMAKE
 from mrixai.datasets.archive import ArchiveError
 from mrixai.datasets.download import DownloadError, fetch
@@ -493,7 +494,7 @@ def _fake_templateflow(home: Path, shape=(24, 28, 24), zoom=4.0) -> dict:
     csf = np.where(mask, 0.1, 0).astype(np.float32)
     images = {"T1w": t1, "desc-brain_mask": mask, "label-GM_probseg": gm, "label-WM_probseg": wm, "label-CSF_probseg": csf}
     for suffix, data in images.items():
-        nib.save(nib.Nifti1Image(data, affine), folder / f"tpl-MNI152NLin2009cAsym_res-01_{suffix}.nii.gz")
+        write_nifti(data, affine, folder / f"tpl-MNI152NLin2009cAsym_res-01_{suffix}.nii.gz")
     return {"affine": affine, "shape": shape, **images}
 
 

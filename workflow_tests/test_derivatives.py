@@ -240,16 +240,16 @@ def test_the_bids_validator_finds_no_error_in_the_truth_and_attribution_datasets
 
 @needs_validator
 def test_the_bids_validator_finds_no_error_in_the_raw_datasets_the_project_writes(tmp_path):
-    from mrixai import synthetic
+    from mrixai.synthetic import cohort
     from mrixai.datasets.ixi import convert_ixi
     from mrixai.datasets.oasis import convert_oasis1
     from test_datasets import make_ixi, make_oasis
 
     # the synthetic cohort as rules/synthetic.smk lays it out (its writers; tiny stand-in images)
     synth = tmp_path / "synthetic" / "bids"
-    table = synthetic.make_participants(4, 7)
-    synthetic.write_participants(table, synth / "participants.tsv")
-    synthetic.write_dataset_description(synth / "dataset_description.json")
+    table = cohort.make_participants(4, 7)
+    cohort.write_participants(table, synth / "participants.tsv")
+    cohort.write_dataset_description(synth / "dataset_description.json")
     for pid in table["participant_id"]:
         for contrast in ("T1w", "T2w"):
             _image(synth / pid / "anat" / f"{pid}_{contrast}.nii.gz", np.ones((6, 7, 5)))

@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from helpers import ellipsoid
 from mrixai import report
 from mrixai.figures import attribution as A
 
@@ -35,11 +36,6 @@ def _assert_written(paths, png: Path, pdf: Path) -> None:
 def _has_colour(pixels: np.ndarray, hex_colour: str, tol: int = 12, min_count: int = 50) -> bool:
     rgb = np.array([int(hex_colour[i : i + 2], 16) for i in (1, 3, 5)])
     return int((np.abs(pixels - rgb).max(axis=-1) <= tol).sum()) >= min_count
-
-
-def _ellipsoid(shape, centre, radii) -> np.ndarray:
-    grid = np.indices(shape, dtype=np.float32)
-    return sum(((g - c) / r) ** 2 for g, c, r in zip(grid, centre, radii)) <= 1
 
 
 # ------------------------------------------------------------------------------- orientation
@@ -83,9 +79,9 @@ def test_plot_mean_maps_writes_png_and_pdf(tmp_path):
     shape = (24, 28, 24)
     affine = np.diag([4.0, 4.0, 4.0, 1.0])
     affine[:3, 3] = [-46.0, -54.0, -46.0]
-    template = _ellipsoid(shape, (11.5, 13.5, 11.5), (9, 11, 9)).astype(np.float32)
+    template = ellipsoid(shape, (11.5, 13.5, 11.5), (9, 11, 9)).astype(np.float32)
     rng = np.random.default_rng(0)
-    blob = _ellipsoid(shape, (8, 14, 12), (3, 3, 3)).astype(np.float32)
+    blob = ellipsoid(shape, (8, 14, 12), (3, 3, 3)).astype(np.float32)
     maps = {
         "lrp_epsilon": {"CN": 0.1 * rng.normal(size=shape) * template, "AD": blob + 0.05 * rng.normal(size=shape)},
         "gradcam": {"CN": -0.5 * blob, "AD": 2.0 * blob},
@@ -207,7 +203,7 @@ def test_scalar_plots_write_png_and_pdf(tmp_path):
 
 
 def test_qc_montage_on_black(tmp_path):
-    brain = _ellipsoid((20, 24, 20), (9.5, 11.5, 9.5), (7, 9, 7)).astype(np.float32)
+    brain = ellipsoid((20, 24, 20), (9.5, 11.5, 9.5), (7, 9, 7)).astype(np.float32)
     images = [brain * (1 + 0.1 * i) for i in range(5)]
     png, pdf = tmp_path / "qc.png", tmp_path / "qc.pdf"
     _assert_written(A.plot_qc_montage(images, [f"sub-{i:02d}" for i in range(5)], png, pdf, n_cols=3), png, pdf)

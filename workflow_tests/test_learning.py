@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
+from helpers import write_nifti
 from mrixai.learn.data import augment
 from mrixai.learn.metrics import classification_metrics
 from mrixai.learn.run import train_on_volumes
@@ -74,7 +75,7 @@ def _write_volumes(tmp_path, n=6, shape=(20, 22, 18)):
         data = np.zeros(shape, np.float32)
         data[4:16, 5:17, 3:15] = rng.uniform(100, 200, (12, 12, 12))
         path = tmp_path / f"sub-{i:02d}.nii.gz"
-        nib.save(nib.Nifti1Image(data, affine), path)
+        write_nifti(data, affine, path)
         paths.append(path)
         units.append(f"{i:02d}")
     return units, paths
@@ -109,11 +110,11 @@ def test_volume_store_inside_the_template_mask_shares_one_outline(tmp_path, capl
     # Each subject's own brain outline differs: subject 1 has an extra slab (14 % of its brain) outside the mask.
     data = nib.load(paths[1]).get_fdata(dtype=np.float32)
     data[16:18, 5:17, 3:15] = 150.0
-    nib.save(nib.Nifti1Image(data, np.diag([2.0, 2.0, 2.0, 1.0])), paths[1])
+    write_nifti(data, np.diag([2.0, 2.0, 2.0, 1.0]), paths[1])
     mask = np.zeros((20, 22, 18), np.uint8)
     mask[4:16, 5:17, 3:15] = 1  # the brain box of _write_volumes
     mask_path = tmp_path / "mask.nii.gz"
-    nib.save(nib.Nifti1Image(mask, np.diag([2.0, 2.0, 2.0, 1.0])), mask_path)
+    write_nifti(mask, np.diag([2.0, 2.0, 2.0, 1.0]), mask_path)
     out = {k: tmp_path / f"store.{k}" for k in ("npy", "tsv", "json")}
     build_volume_store(units, paths, out["npy"], out["tsv"], out["json"], arm="syn", shape=(20, 22, 18),
                        mask=mask_path)
@@ -134,13 +135,13 @@ def test_volume_store_inside_the_template_mask_shares_one_outline(tmp_path, capl
     # A brain mostly outside the mask (e.g. a failed registration) is named in a warning.
     moved = np.zeros_like(data)
     moved[12:20, 5:17, 3:15] = 150.0
-    nib.save(nib.Nifti1Image(moved, np.diag([2.0, 2.0, 2.0, 1.0])), paths[2])
+    write_nifti(moved, np.diag([2.0, 2.0, 2.0, 1.0]), paths[2])
     with caplog.at_level("WARNING", logger="mrixai.learn.store"):
         build_volume_store(units, paths, out["npy"], out["tsv"], out["json"], arm="syn", shape=(20, 22, 18),
                            mask=mask_path)
     warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert len(warned) == 1 and "sub-02.nii.gz" in warned[0] and "outside the mask" in warned[0]
-    nib.save(nib.Nifti1Image(mask[:-1], np.diag([2.0, 2.0, 2.0, 1.0])), mask_path)
+    write_nifti(mask[:-1], np.diag([2.0, 2.0, 2.0, 1.0]), mask_path)
     with pytest.raises(ValueError, match="mask.nii.gz: grid"):
         build_volume_store(units, paths, tmp_path / "b.npy", tmp_path / "b.tsv", tmp_path / "b.json",
                            arm="syn", shape=(20, 22, 18), mask=mask_path)
@@ -148,7 +149,7 @@ def test_volume_store_inside_the_template_mask_shares_one_outline(tmp_path, capl
 
 def test_volume_store_names_an_image_on_another_grid(tmp_path):
     units, paths = _write_volumes(tmp_path, n=2)
-    nib.save(nib.Nifti1Image(np.ones((20, 22, 19), np.float32), np.diag([2.0, 2, 2, 1])), paths[1])
+    write_nifti(np.ones((20, 22, 19), np.float32), np.diag([2.0, 2, 2, 1]), paths[1])
     with pytest.raises(ValueError, match="sub-01.nii.gz: grid"):
         build_volume_store(units, paths, tmp_path / "a.npy", tmp_path / "a.tsv", tmp_path / "a.json",
                            arm="none", shape=(16, 16, 16))

@@ -5,12 +5,12 @@ from __future__ import annotations
 import inspect
 import math
 
-import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
+from helpers import write_nifti
 from mrixai.masking.metrics import class_metrics, lognormal_fit, mask_dice
 from mrixai.masking.placement import (
     build_template,
@@ -267,7 +267,7 @@ def _toy_subject(root, name: str, rng: np.random.Generator, shape=(40, 48, 6)) -
     record = {"subject": name}
     for key, data in (("image", image), ("mask", (dseg > 0).astype(np.uint8)), ("dseg", dseg)):
         record[key] = root / f"{name}_{key}.nii.gz"
-        nib.save(nib.Nifti1Image(data, np.eye(4)), record[key])
+        write_nifti(data, np.eye(4), record[key])
     return record
 
 

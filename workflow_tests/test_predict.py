@@ -215,12 +215,12 @@ def test_predict_help_and_refusal_before_any_preprocessing(trained, tmp_path):
 
 def _new_subjects(work: Path, bids: Path) -> list[str]:
     """Two subjects the tiny cohort never had (another seed), in a BIDS dataset without labels."""
-    from mrixai import synthetic
+    from mrixai.synthetic import cohort, generation
 
     cfg = yaml.safe_load((REPO / "config.yaml").read_text())
     params = {**cfg["synthetic"], **TINY["synthetic"]}
-    params = {k: params[k] for k in synthetic.PARAM_KEYS} | {
-        k: params[k] for k in synthetic.OPTIONAL_PARAM_KEYS if params.get(k)
+    params = {k: params[k] for k in cohort.PARAM_KEYS} | {
+        k: params[k] for k in cohort.OPTIONAL_PARAM_KEYS if params.get(k)
     }
     res = work / "results"
     rows = [{"participant_id": "sub-901", "age": 66.0, "sex": "F", "severity": 0.0},
@@ -229,7 +229,7 @@ def _new_subjects(work: Path, bids: Path) -> list[str]:
         sub = row["participant_id"]
         anat = bids / sub / "anat"
         anat.mkdir(parents=True)
-        synthetic.generate_subject(row, res / "synthetic" / "headmodel", res / "template", float(cfg["resolution_mm"]),
+        generation.generate_subject(row, res / "synthetic" / "headmodel", res / "template", float(cfg["resolution_mm"]),
                                    params, 4242, anat / f"{sub}_T1w.nii.gz", anat / f"{sub}_T2w.nii.gz",
                                    bids / "truth" / f"{sub}_dseg.nii.gz", bids / "truth" / f"{sub}_mask.nii.gz")
     shutil.rmtree(bids / "truth")

@@ -10,12 +10,13 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
+from helpers import write_nifti
 from mrixai.preproc.antsio import configure_ants
 
 configure_ants(1, True, 0)
 
 from mrixai.preproc import bias, register, skullstrip  # noqa: E402
-from mrixai.qc import dice  # noqa: E402
+from mrixai.qc.metrics import dice  # noqa: E402
 from mrixai.templates import TemplateFiles, prepare_template  # noqa: E402
 
 
@@ -86,9 +87,9 @@ def test_none_arm_only_centres_the_field_of_view(template, tmp_path):
     affine = np.diag([4.0, 4.0, 4.0, 1.0])
     affine[:3, 3] = [30.0, -200.0, 95.0]  # far from the template: scanner coordinates
     src = tmp_path / "img.nii.gz"
-    nib.save(nib.Nifti1Image(data, affine), src)
+    write_nifti(data, affine, src)
     mask = tmp_path / "mask.nii.gz"
-    nib.save(nib.Nifti1Image(data.astype(np.uint8), affine), mask)
+    write_nifti(data.astype(np.uint8), affine, mask)
     xfm = register.centering_transform(src, template, tmp_path / "none.mat")
     out = {k: tmp_path / f"{k}.nii.gz" for k in ("brain", "mask", "dseg", "GM", "WM", "CSF")}
     register.warp_to_template(
@@ -117,9 +118,9 @@ def test_the_head_follows_the_brain_into_template_space(template, tmp_path):
     head = np.where(r < 0.8, data, np.where(r < 0.95, 30.0, 0.0)).astype(np.float32)  # + skull shell
     mask = (r < 0.8).astype(np.uint8)
     paths = {k: tmp_path / f"{k}.nii.gz" for k in ("head", "brain", "mask")}
-    nib.save(nib.Nifti1Image(head, affine), paths["head"])
-    nib.save(nib.Nifti1Image(head * mask, affine), paths["brain"])
-    nib.save(nib.Nifti1Image(mask, affine), paths["mask"])
+    write_nifti(head, affine, paths["head"])
+    write_nifti(head * mask, affine, paths["brain"])
+    write_nifti(mask, affine, paths["mask"])
     xfm = register.write_itk_affine(np.diag([1.1, 0.95, 1.05]), np.array([4.0, -6.0, 2.0]), tmp_path / "a.mat")
     transforms = register.transform_list("linear", xfm, None)
     out = {k: tmp_path / f"out_{k}.nii.gz" for k in ("head", "brain", "mask")}
@@ -154,7 +155,8 @@ def test_unknown_skullstrip_method_is_named():
         skullstrip.strip_skull(nib.Nifti1Image(data, affine), method="bet2")
 
 
-@pytest.mark.parametrize("method", ["deepbet", "robex"])
+# ROBEX on a real head takes minutes: it runs with the slow tests.
+@pytest.mark.parametrize("method", ["deepbet", pytest.param("robex", marks=pytest.mark.slow)])
 def test_skull_strip_backends_on_a_real_head(method, ixi_sample):
     from mrixai.evaluation import reference_tissues
 

@@ -5,11 +5,11 @@ Every expected value is derived by hand from a small hand-built atlas, map or ta
 
 import json
 
-import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
 
+from helpers import write_nifti
 from mrixai.explain.neuro import permutation_correlation
 from mrixai.explain.volumes import native_region_volumes
 from mrixai.explain.regions import (
@@ -59,7 +59,7 @@ def template_atlas() -> np.ndarray:
 def atlas_files(tmp_path):
     affine = np.diag([2.0, 2.0, 2.0, 1.0])
     nii = tmp_path / "atlas.nii.gz"
-    nib.save(nib.Nifti1Image(template_atlas(), affine), nii)
+    write_nifti(template_atlas(), affine, nii)
     tsv = tmp_path / "atlas.tsv"
     LABELS.to_csv(tsv, sep="\t", index=False)
     store = tmp_path / "store.json"
@@ -332,7 +332,7 @@ def test_native_region_volumes_with_identity_transform(tmp_path):
     gm[atlas == 4] = 0.25
     gm[0] = 1.0                   # GM outside every label counts nowhere
     for name, data in [("atlas", atlas), ("gm", gm), ("ref", (atlas > 0).astype(np.float32))]:
-        nib.save(nib.Nifti1Image(data, affine), tmp_path / f"{name}.nii.gz")
+        write_nifti(data, affine, tmp_path / f"{name}.nii.gz")
     LABELS.to_csv(tmp_path / "atlas.tsv", sep="\t", index=False)
     identity = write_itk_affine(np.eye(3), np.zeros(3), tmp_path / "identity.mat")
     args = (tmp_path / "atlas.nii.gz", tmp_path / "atlas.tsv", tmp_path / "ref.nii.gz")

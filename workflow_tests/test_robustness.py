@@ -3,11 +3,11 @@ their true positives and, separately, of their true negatives, from hand-made ru
 
 import math
 
-import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
 
+from helpers import write_nifti
 from mrixai.explain.aggregate import aggregate_variant, read_mean_maps, robustness_tables
 from mrixai.explain.regions import sample_atlas
 
@@ -38,7 +38,7 @@ def _write_run(folder, subjects):
     rows = []
     for unit, label, pred, values in subjects:
         name = f"sub-{unit}_method-m_attribution.nii.gz"
-        nib.save(nib.Nifti1Image(_halves(*values), AFFINE), folder / name)
+        write_nifti(_halves(*values), AFFINE, folder / name)
         rows.append({"unit": unit, "subject": unit, "group": "AD" if label else "CN", "label": label, "prob": 0.5,
                      "pred": pred, "method": "m", "file": name})
     pd.DataFrame(rows).to_csv(folder / "index.tsv", sep="\t", index=False)

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mrixai.qc import summarize_group
+from mrixai.qc.group import summarize_group
 from mrixai.selection import (
     auto_exclusions,
     failure_direction,

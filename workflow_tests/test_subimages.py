@@ -6,12 +6,12 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
 from scipy import ndimage
 
+from helpers import write_nifti
 from mrixai.learn.subimages import (
     SETS,
     aggregate_slices,
@@ -516,14 +516,14 @@ def test_aggregate_slices_rejects_bad_tables():
 # --- store ---------------------------------------------------------------------------------------
 
 
-def write_nifti(data: np.ndarray, path: Path, flip_x: bool = False) -> Path:
+def write_oriented(data: np.ndarray, path: Path, flip_x: bool = False) -> Path:
     """Save in RAS, or in LAS (axis 0 reversed, affine to match) to exercise reorientation."""
     affine = np.eye(4)
     if flip_x:
         data = data[::-1]
         affine = np.diag([-1.0, 1.0, 1.0, 1.0])
         affine[0, 3] = data.shape[0] - 1
-    nib.save(nib.Nifti1Image(np.ascontiguousarray(data), affine), path)
+    write_nifti(np.ascontiguousarray(data), affine, path)
     return path
 
 
@@ -536,8 +536,8 @@ def tiny_cohort(tmp_path) -> dict:
     ]
     images, dsegs = [], []
     for i, (image, dseg) in enumerate(volumes):
-        images.append(write_nifti(image, tmp_path / f"sub-{i}_T1w.nii.gz", flip_x=i == 1))
-        dsegs.append(write_nifti(dseg, tmp_path / f"sub-{i}_dseg.nii.gz", flip_x=i == 1))
+        images.append(write_oriented(image, tmp_path / f"sub-{i}_T1w.nii.gz", flip_x=i == 1))
+        dsegs.append(write_oriented(dseg, tmp_path / f"sub-{i}_dseg.nii.gz", flip_x=i == 1))
     return {"subjects": ["01", "02"], "images": images, "dsegs": dsegs, "volumes": volumes}
 
 
@@ -586,7 +586,7 @@ def test_build_subimage_store_failure_leaves_the_old_store(tmp_path, tiny_cohort
     out = tmp_path / "store"
     out.mkdir()
     (out / "old.txt").write_text("keep me")
-    wrong = write_nifti(np.zeros((40, 48, 29), np.float32), tmp_path / "wrong.nii.gz")
+    wrong = write_oriented(np.zeros((40, 48, 29), np.float32), tmp_path / "wrong.nii.gz")
     with pytest.raises(ValueError, match="does not match image shape"):
         build_subimage_store(
             tiny_cohort["subjects"], [tiny_cohort["images"][0], wrong], tiny_cohort["dsegs"], out,

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 from scipy import ndimage
 
-from mrixai import synthetic
+from mrixai.synthetic import cohort, generation, head, truth
 from mrixai.templates import TemplateFiles, prepare_template
 
 RES = 4.0
@@ -44,13 +44,13 @@ def template(tmp_path_factory) -> TemplateFiles:
 
 @pytest.fixture(scope="module")
 def head_model(template, tmp_path_factory) -> dict[str, Path]:
-    return synthetic.build_head_model(template.directory, RES, tmp_path_factory.mktemp("headmodel"), seed=7)
+    return head.build_head_model(template.directory, RES, tmp_path_factory.mktemp("headmodel"), seed=7)
 
 
 def _generate(row, out_dir: Path, template, head_model, params=PARAMS, seed=42, **kwargs):
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {k: out_dir / f"{row['participant_id']}_{k}.nii.gz" for k in ("T1w", "T2w", "dseg", "mask")}
-    drawn = synthetic.generate_subject(
+    drawn = generation.generate_subject(
         row,
         head_model["T1w"].parent,
         template.directory,
@@ -82,7 +82,7 @@ def _data(path: Path) -> np.ndarray:
 
 
 def test_participants_balanced_with_covariates():
-    df = synthetic.make_participants(20, seed=3)
+    df = cohort.make_participants(20, seed=3)
     assert list(df.columns) == ["participant_id", "diagnosis", "age", "sex", "severity"]
     assert df["participant_id"].tolist() == [f"sub-{i:03d}" for i in range(1, 21)]
     assert df["diagnosis"].value_counts().to_dict() == {"CN": 10, "AD": 10}
@@ -92,12 +92,12 @@ def test_participants_balanced_with_covariates():
     ad = df.loc[df["diagnosis"] == "AD", "severity"]
     assert ad.between(0.5, 1.0).all()
     # Same seed, same table; another seed, another table.
-    pd.testing.assert_frame_equal(df, synthetic.make_participants(20, seed=3))
-    assert not df.equals(synthetic.make_participants(20, seed=4))
+    pd.testing.assert_frame_equal(df, cohort.make_participants(20, seed=3))
+    assert not df.equals(cohort.make_participants(20, seed=4))
 
 
 def test_patients_are_older_on_average():
-    df = synthetic.make_participants(600, seed=1)
+    df = cohort.make_participants(600, seed=1)
     mean = df.groupby("diagnosis")["age"].mean()
     # Drawn from N(68, 7) and N(73, 7): the difference of 300-subject means has an SD of 0.57 years.
     assert 3.0 < mean["AD"] - mean["CN"] < 7.0
@@ -105,10 +105,10 @@ def test_patients_are_older_on_average():
 
 
 def test_write_participants_tsv_and_sidecar(tmp_path):
-    df = synthetic.make_participants(6, seed=0)
+    df = cohort.make_participants(6, seed=0)
     df.loc[0, "age"] = np.nan
     path = tmp_path / "participants.tsv"
-    synthetic.write_participants(df, path)
+    cohort.write_participants(df, path)
     lines = path.read_text().splitlines()
     assert lines[0].split("\t") == list(df.columns)
     assert lines[1].split("\t")[2] == "n/a"
@@ -117,7 +117,7 @@ def test_write_participants_tsv_and_sidecar(tmp_path):
     sidecar = json.loads((tmp_path / "participants.json").read_text())
     assert set(sidecar) == set(df.columns)
     assert sidecar["sex"]["Levels"] == {"M": "male", "F": "female"}
-    synthetic.write_dataset_description(tmp_path / "dataset_description.json")
+    cohort.write_dataset_description(tmp_path / "dataset_description.json")
     description = json.loads((tmp_path / "dataset_description.json").read_text())
     assert description["DatasetType"] == "raw" and description["BIDSVersion"]
 
@@ -125,12 +125,12 @@ def test_write_participants_tsv_and_sidecar(tmp_path):
 @pytest.mark.parametrize("bad", [1, 0, -3, 2.5, "10", True])
 def test_make_participants_rejects_bad_counts(bad):
     with pytest.raises(ValueError, match="n_subjects"):
-        synthetic.make_participants(bad, seed=0)
+        cohort.make_participants(bad, seed=0)
 
 
 def test_make_participants_rejects_bad_seed():
     with pytest.raises(ValueError, match="seed"):
-        synthetic.make_participants(10, seed=-1)
+        cohort.make_participants(10, seed=-1)
 
 
 # ----------------------------------------------------------------------------- effect mask
@@ -138,7 +138,7 @@ def test_make_participants_rejects_bad_seed():
 
 def test_planted_regions_mask_is_union_of_named_regions(template, tmp_path):
     out = tmp_path / "effect_mask.nii.gz"
-    synthetic.write_effect_mask(template.directory, RES, PARAMS, tmp_path / "unused.nii.gz", out_regions=out)
+    truth.write_effect_mask(template.directory, RES, PARAMS, tmp_path / "unused.nii.gz", out_regions=out)
     labels = pd.read_csv(template.atlas_labels, sep="\t").set_index("name")["index"]
     atlas_img = nib.load(template.atlas)
     atlas = np.asanyarray(atlas_img.dataobj)
@@ -164,7 +164,7 @@ def test_effect_mask_is_where_a_patient_differs_from_the_same_control(template, 
     head size (sex n/a) and no scanner effects, resample both scans onto the template grid and mark where they differ by the
     threshold. That should be the mask write_effect_mask computes straight from the deformation."""
     still = {**STILL, "warp_mm": 0, "atrophy": 0.5}
-    sev = synthetic.MEAN_PATIENT_SEVERITY
+    sev = truth.MEAN_PATIENT_SEVERITY
     cn, _ = _generate(_row("sub-005", "CN", None, None, 0.0), tmp_path / "cn", template, head_model, still,
                       age_effect_per_year=0.0, max_oblique_deg=0.0)  # fmt: skip
     ad, _ = _generate(_row("sub-005", "AD", None, None, sev), tmp_path / "ad", template, head_model, still,
@@ -173,13 +173,13 @@ def test_effect_mask_is_where_a_patient_differs_from_the_same_control(template, 
     a, c = _on_template_grid(ad["T1w"], template), _on_template_grid(cn["T1w"], template)
     differs = (np.abs(a - c) >= 0.1 * np.median(c[brain])) & brain
     out = tmp_path / "effect.nii.gz"
-    synthetic.write_effect_mask(template.directory, RES, still, out, head_model_dir=head_model["T1w"].parent)
+    truth.write_effect_mask(template.directory, RES, still, out, head_model_dir=head_model["T1w"].parent)
     mask = np.asanyarray(nib.load(out).dataobj) > 0
     assert differs.sum() > 20 and mask.sum() > 20
     dice = 2 * (mask & differs).sum() / (mask.sum() + differs.sum())
     assert dice > 0.7, dice
     # the planted regions hold a minority of the effect: most of it is in the tissue around them
-    regions, _ = synthetic.planted_regions_mask(template.directory, RES, still)
+    regions, _ = truth.planted_regions_mask(template.directory, RES, still)
     assert (mask & regions).sum() < 0.5 * mask.sum()
 
 
@@ -187,19 +187,19 @@ def test_effect_mask_grows_with_atrophy_and_needs_some(template, head_model, tmp
     sizes = []
     for atrophy in (0.2, 0.5):
         out = tmp_path / f"effect-{atrophy}.nii.gz"
-        synthetic.write_effect_mask(template.directory, RES, {**PARAMS, "atrophy": atrophy}, out,
+        truth.write_effect_mask(template.directory, RES, {**PARAMS, "atrophy": atrophy}, out,
                                     head_model_dir=head_model["T1w"].parent)  # fmt: skip
         sizes.append(int((np.asanyarray(nib.load(out).dataobj) > 0).sum()))
     assert 0 < sizes[0] < sizes[1]
     with pytest.raises(ValueError, match="changes no brain voxel"):
-        synthetic.write_effect_mask(template.directory, RES, {**PARAMS, "atrophy": 0.0}, tmp_path / "none.nii.gz",
+        truth.write_effect_mask(template.directory, RES, {**PARAMS, "atrophy": 0.0}, tmp_path / "none.nii.gz",
                                     head_model_dir=head_model["T1w"].parent)  # fmt: skip
 
 
 def test_effect_mask_rejects_unknown_region(template, tmp_path):
     params = {**PARAMS, "shrink_regions": ["Left_Hipocampus"]}
     with pytest.raises(ValueError, match="Left_Hipocampus.*Left_Hippocampus"):
-        synthetic.write_effect_mask(template.directory, RES, params, tmp_path / "m.nii.gz")
+        truth.write_effect_mask(template.directory, RES, params, tmp_path / "m.nii.gz")
 
 
 # ----------------------------------------------------------------------------- head model
@@ -218,7 +218,7 @@ def test_head_model_files(head_model):
 
 
 def test_head_model_is_deterministic(template, head_model, tmp_path):
-    again = synthetic.build_head_model(template.directory, RES, tmp_path, seed=7)
+    again = head.build_head_model(template.directory, RES, tmp_path, seed=7)
     for key, path in head_model.items():
         assert _digest(path) == _digest(again[key]), key
 
@@ -248,7 +248,7 @@ def test_subject_depends_only_on_seed_and_its_row(subject, template, head_model,
     paths, _ = subject
     _generate(_row("sub-010"), tmp_path / "first", template, head_model)
     table = pd.DataFrame([_row(), _row("sub-004", sex="M")])
-    synthetic.write_participants(table, tmp_path / "participants.tsv")
+    cohort.write_participants(table, tmp_path / "participants.tsv")
     back = pd.read_csv(tmp_path / "participants.tsv", sep="\t", dtype={"participant_id": str})
     row = back.loc[back["participant_id"] == "sub-003"].iloc[0].to_dict()
     again, _ = _generate(row, tmp_path / "again", template, head_model)
@@ -314,7 +314,7 @@ def test_pose_differs_between_subjects(subject, template, head_model, tmp_path):
     for record in (drawn, drawn_other):
         assert max(abs(a) for a in record["rotation_deg"]) <= PARAMS["max_rotation_deg"]
         assert max(abs(t) for t in record["translation_mm"]) <= PARAMS["max_translation_mm"]
-        assert abs(record["scale"] / synthetic._SEX_SCALE["F"] - 1) <= PARAMS["max_scale"] + 1e-6  # both female
+        assert abs(record["scale"] / generation._SEX_SCALE["F"] - 1) <= PARAMS["max_scale"] + 1e-6  # both female
     (c1, v1), (c2, v2) = _world_axes(paths["mask"]), _world_axes(other["mask"])
     # The brains sit at different places, along different axes, in scanner space.
     assert np.linalg.norm(c1 - c2) > 2.0
@@ -394,9 +394,9 @@ def test_planted_signal_change_darkens_shrink_regions_only(template, head_model,
         assert np.abs(a[far] - c[far]).max() <= 1, contrast  # int16 rounding at most
     # and the ground truth holds the regions (the change is 30 % of the regions' own intensity)
     out = tmp_path / "effect.nii.gz"
-    synthetic.write_effect_mask(template.directory, RES, params, out, head_model_dir=head_model["T1w"].parent)
+    truth.write_effect_mask(template.directory, RES, params, out, head_model_dir=head_model["T1w"].parent)
     mask = np.asanyarray(nib.load(out).dataobj) > 0
-    planted, _ = synthetic.planted_regions_mask(template.directory, RES, params)
+    planted, _ = truth.planted_regions_mask(template.directory, RES, params)
     assert (mask & planted).sum() > 0.6 * planted.sum()
     assert (mask & ~ndimage.binary_dilation(planted, iterations=2)).sum() == 0
 
@@ -447,21 +447,22 @@ def test_generate_subject_rejects_bad_rows(template, head_model, tmp_path, row, 
 def test_generate_subject_rejects_wrong_resolution(template, head_model, tmp_path):
     paths = [tmp_path / f"{k}.nii.gz" for k in "abcd"]
     with pytest.raises(ValueError, match="resolution_mm"):
-        synthetic.generate_subject(_row(), head_model["T1w"].parent, template.directory, 3.0, PARAMS, 1, *paths)
+        generation.generate_subject(_row(), head_model["T1w"].parent, template.directory, 3.0, PARAMS, 1, *paths)
     with pytest.raises(ValueError, match="resolution_mm"):
-        synthetic.generate_subject(_row(), head_model["T1w"].parent, template.directory, -1, PARAMS, 1, *paths)
+        generation.generate_subject(_row(), head_model["T1w"].parent, template.directory, -1, PARAMS, 1, *paths)
 
 
 # ----------------------------------------------------------------------------- runtime
 
 
+@pytest.mark.slow  # a wall-clock budget: meaningful on an idle machine, with the slow tests
 def test_subject_at_2mm_within_budget(tmp_path):
     """The issue's budget: at most 5 s per subject at 2 mm on one core."""
     template = prepare_template(tmp_path / "template", 2.0)
-    model = synthetic.build_head_model(template.directory, 2.0, tmp_path / "headmodel", seed=1)
+    model = head.build_head_model(template.directory, 2.0, tmp_path / "headmodel", seed=1)
     out = tmp_path / "sub"
     start = time.perf_counter()
-    synthetic.generate_subject(
+    generation.generate_subject(
         _row(diagnosis="AD", severity=0.8),
         model["T1w"].parent,
         template.directory,

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from helpers import write_nifti
 from mrixai.bids import BidsError, index_bids
 from mrixai.validate import InputValidationError, check_image, load_checked, validate_dataset
 
@@ -216,7 +217,7 @@ def test_4d_and_5d_images(tmp_path, shape, phrase):
 
 def test_2d_image(tmp_path):
     path = tmp_path / "slice.nii.gz"
-    nib.save(nib.Nifti1Image(volume()[:, :, 0], np.diag([RES, RES, RES, 1])), path)
+    write_nifti(volume()[:, :, 0], np.diag([RES, RES, RES, 1]), path)
     assert_names(only(check_image(path, RES)), path, "2D image", "3D volume is needed")
 
 

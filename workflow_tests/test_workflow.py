@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from conftest import REPO, TINY, TINY_SUBJECTS, digest_tree, run_snakemake, snakemake_cmd
-from mrixai.qc import dice
+from mrixai.qc.metrics import dice
 
 ARMS = ("none", "linear", "syn")
 
@@ -82,6 +82,7 @@ PER_SUBJECT_RULES = (
 )  # fmt: skip
 
 
+@pytest.mark.slow  # plans a 1,000-subject DAG twice (minutes); its time bounds need an idle machine
 def test_dry_run_of_1000_subjects_plans_the_whole_dag_in_linear_time(tmp_path):
     """The scale check: every arm, study, split and attribution run of the shipped config for a
     1,000-subject synthetic cohort is planned, and planning grows no faster than the number of jobs.

@@ -14,7 +14,7 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 
-from mrixai.qc import dice
+from mrixai.qc.metrics import dice
 
 GM, WM, CSF = 1, 2, 3
 

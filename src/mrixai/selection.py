@@ -56,7 +56,7 @@ def failure_direction(metric: str) -> str | None:
 def auto_exclusions(group_qc: pd.DataFrame, outlier_z: float) -> pd.DataFrame:
     """Units whose QC metrics show a failure: robust ``|z| > outlier_z`` on the failure side.
 
-    ``group_qc`` is the group QC table (:func:`mrixai.qc.summarize_group`): a ``subject`` column
+    ``group_qc`` is the group QC table (:func:`mrixai.qc.group.summarize_group`): a ``subject`` column
     of unit IDs, the metrics and their ``z_<metric>`` columns. Metrics that never mean failure
     (see the module docstring) are ignored. Returns one row per excluded unit, with the failing
     metrics, their values and z in ``reason``.

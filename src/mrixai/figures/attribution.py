@@ -21,12 +21,13 @@ import pandas as pd
 from matplotlib.colors import Normalize
 from matplotlib.patches import Patch
 
+from mrixai.display import VIEW_AXIS, VIEW_LETTER, VIEWS, display_slice, intensity_window
 from mrixai.figures.common import PALETTE, format_p, save_figure, styled
 
 log = logging.getLogger(__name__)
 
 #: Slicing axes: name -> (RAS voxel axis, world coordinate letter).
-AXES: Mapping[str, tuple[int, str]] = {"sagittal": (0, "x"), "coronal": (1, "y"), "axial": (2, "z")}
+AXES: Mapping[str, tuple[int, str]] = {view: (VIEW_AXIS[view], VIEW_LETTER[view]) for view in VIEWS}
 
 #: Diverging colour map of attribution overlays (negative blue, positive red).
 DIVERGING_CMAP = "RdBu_r"
@@ -109,12 +110,6 @@ def brain_slices(template: np.ndarray, axis: int, n_slices: int) -> list[int]:
     return [int(round(v)) for v in np.linspace(lo, hi, n_slices + 2)[1:-1]]
 
 
-def _slice(volume: np.ndarray, axis: int, index: int) -> np.ndarray:
-    """A 2D slice ready for ``imshow(origin='lower')``: rows go up (S or A), columns go right (R or A)."""
-    plane = np.take(volume, index, axis=axis)
-    return plane.T  # remaining axes in RAS order: (x, y), (x, z) or (y, z) -> rows = second axis
-
-
 def neurological_slice(volume: np.ndarray, affine: np.ndarray, axis: str, index: int) -> np.ndarray:
     """Slice ``index`` (in RAS voxel order) along ``axis`` as shown: ``imshow(..., origin="lower")``.
 
@@ -129,7 +124,7 @@ def neurological_slice(volume: np.ndarray, affine: np.ndarray, axis: str, index:
     ax_index = AXES[axis][0]
     if not 0 <= index < data.shape[ax_index]:
         raise ValueError(f"slice index {index} outside 0..{data.shape[ax_index] - 1} along {axis}")
-    return _slice(data, ax_index, index)
+    return display_slice(data, axis, index)
 
 
 def _bounding_box(template: np.ndarray, axis: int, margin: int = 1) -> tuple[slice, slice]:
@@ -151,22 +146,6 @@ def _robust_limit(arrays: Sequence[np.ndarray], percentile: float) -> float:
         return 1.0
     limit = float(np.percentile(values, percentile))
     return limit if limit > 0 else float(values.max())
-
-
-def _grey_limits(image: np.ndarray) -> tuple[float, float]:
-    """Grey-scale window of a brain image: 1st-99.5th percentile of its non-zero voxels.
-
-    A (near) constant brain, e.g. a binary mask, is shown from 0 to its value.
-    """
-    brain = image[np.isfinite(image) & (image != 0)]
-    if brain.size == 0:
-        return 0.0, 1.0
-    lo, hi = (float(v) for v in np.percentile(brain, [1, 99.5]))
-    if hi - lo <= 1e-6 * max(abs(hi), 1.0):
-        lo, hi = min(0.0, lo), max(hi, 0.0)
-        if hi <= lo:
-            hi = lo + 1.0
-    return lo, hi
 
 
 def _diverging_colorbar(fig, norm: Normalize, cmap, axes: list, n_rows: int, label: str) -> None:
@@ -250,8 +229,8 @@ def plot_mean_maps(
         coords.append(float((ras_affine @ np.asarray(vox))[ax_index]))
 
     rows = [(m, c) for m, cl in canon.items() for c in cl]
-    t_lo, t_hi = _grey_limits(tpl)
-    height, width = _slice(tpl, ax_index, slices[0])[rows_sl, cols_sl].shape
+    t_lo, t_hi = intensity_window(tpl)
+    height, width = display_slice(tpl, axis, slices[0])[rows_sl, cols_sl].shape
     panel_w, gap = 1.7, 0.05  # inches; gap as a fraction of a panel
     panel_h = panel_w * height / max(width, 1)
     left_in, right_in, top_in, bottom_in = 1.3, 1.3, 0.8, 0.1
@@ -278,14 +257,14 @@ def plot_mean_maps(
                 ax = axes[r, c]
                 method_axes.append(ax)
                 ax.imshow(
-                    _slice(tpl, ax_index, s)[rows_sl, cols_sl],
+                    display_slice(tpl, axis, s)[rows_sl, cols_sl],
                     cmap="gray",
                     vmin=t_lo,
                     vmax=t_hi,
                     origin="lower",
                     interpolation="bilinear",
                 )
-                values = _slice(volume, ax_index, s)[rows_sl, cols_sl]
+                values = display_slice(volume, axis, s)[rows_sl, cols_sl]
                 rgba = cmap(norm(values))
                 ramp = np.abs(values) / limit
                 if transparent_below > 0:
@@ -650,8 +629,8 @@ def plot_qc_montage(
     """Mid-axial slice of every subject's template-space brain in a grid on black (group QC).
 
     Volumes are taken in RAS voxel order (template space) and shown in neurological convention;
-    each is cropped to its brain (non-zero voxels) and scaled to its own 1st-99.5th percentile of
-    brain intensities.
+    each is cropped to its brain (non-zero voxels) and windowed by
+    :func:`mrixai.display.intensity_window` (the QC montages' window).
     """
     if len(images) == 0:
         raise ValueError("images is empty")
@@ -681,10 +660,10 @@ def plot_qc_montage(
     for i, (label, image) in enumerate(zip(labels, images)):
         ax = axes.ravel()[i]
         volume = np.asarray(image, dtype=np.float32)
-        plane = _slice(volume, 2, volume.shape[2] // 2)
+        plane = display_slice(volume, "axial", volume.shape[2] // 2)
         rows_sl, cols_sl = _bounding_box(plane.T[:, :, None] != 0, 2, margin=2)
         plane = plane[rows_sl, cols_sl]
-        lo, hi = _grey_limits(plane)
+        lo, hi = intensity_window(plane)
         # background (exactly 0) is black even where brain intensities are negative (z-scores)
         ax.imshow(np.ma.masked_equal(plane, 0.0), cmap=grey, vmin=lo, vmax=hi, origin="lower", interpolation="nearest")
         ax.set_title(str(label), color="white", fontsize=8, pad=2)
