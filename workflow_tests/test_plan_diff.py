@@ -53,3 +53,25 @@ def test_compare_allows_only_declared_renames(tmp_path):
     changed = plan_diff.parse_dry_run(DRY_RUN.replace("runtime=5", "runtime=6"), Path("/repo"))
     (after / "default.tsv").write_text("\n".join(changed) + "\n")
     assert plan_diff.compare(before, after, {}) == 2
+
+
+def test_output_diff_finds_a_changed_byte_and_a_missing_file_but_not_a_log(tmp_path):
+    spec = importlib.util.spec_from_file_location("output_diff", REPO / "benchmarks" / "output_diff.py")
+    output_diff = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(output_diff)
+    for run, last, extra in (("a", b"\x00", True), ("b", b"\x01", False)):
+        pre = tmp_path / run / "results" / "preproc" / "sub-01" / "anat"
+        pre.mkdir(parents=True)
+        (pre / "same.nii.gz").write_bytes(b"identical bytes")
+        (pre / "changed.nii.gz").write_bytes(b"almost the same" + last)
+        if extra:
+            (pre / "extra.json").write_text("{}")
+        logs = tmp_path / run / "results" / "preproc" / "logs"
+        logs.mkdir()
+        (logs / "x.log").write_text(f"took {len(run)} s in run {run}")
+    result = output_diff.compare(tmp_path / "a", tmp_path / "b", ["results/preproc"])
+    assert result["identical"] == ["results/preproc/sub-01/anat/same.nii.gz"]
+    assert result["different"] == ["results/preproc/sub-01/anat/changed.nii.gz"]
+    assert result["only_a"] == ["results/preproc/sub-01/anat/extra.json"] and result["only_b"] == []
+    assert output_diff.main([str(tmp_path / "a"), str(tmp_path / "b"), "--under", "results/preproc"]) == 1
+    assert output_diff.main([str(tmp_path / "a"), str(tmp_path / "a"), "--under", "results/preproc"]) == 0
