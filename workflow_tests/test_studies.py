@@ -201,18 +201,18 @@ def _tree(root: Path) -> dict[str, str]:
     }
 
 
-def _planned_jobs(workdir: Path, repo: Path) -> list[dict]:
-    """The jobs of a dry run of ``repo`` on the tiny config: rule, outputs and wildcards of each."""
+def _planned_jobs(workdir: Path, repo: Path, config: dict) -> list[dict]:
+    """The jobs of a dry run of ``repo`` on ``config``: rule, outputs and wildcards of each."""
     import sys
 
-    from conftest import TINY, run_snakemake
+    from conftest import run_snakemake
 
     sys.path.insert(0, str(REPO / "benchmarks"))
     try:
         from plan_diff import parse_dry_run
     finally:
         sys.path.pop(0)
-    proc = run_snakemake(workdir, "-n", "--cores", "1", config=TINY, repo=repo)
+    proc = run_snakemake(workdir, "-n", "--cores", "1", config=config, repo=repo)
     jobs = []
     for line in parse_dry_run(proc.stdout, repo):
         if line.startswith("PARAMS\t"):
@@ -228,6 +228,8 @@ def test_adding_a_toy_study_touches_only_the_registry_and_one_rule_file(tmp_path
     import subprocess
     from collections import Counter
 
+    from conftest import TINY
+
     # a copy of the tracked files, as a user's checkout
     repo = tmp_path / "repo"
     tracked = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, text=True, check=True)
@@ -236,7 +238,7 @@ def test_adding_a_toy_study_touches_only_the_registry_and_one_rule_file(tmp_path
             (repo / name).parent.mkdir(parents=True, exist_ok=True)
             (repo / name).write_bytes((REPO / name).read_bytes())
     before_tree = _tree(repo)
-    before = _planned_jobs(tmp_path / "work-before", repo)
+    before = _planned_jobs(tmp_path / "work-before", repo, TINY)
 
     # the toy study: one registry entry and one rule file, nothing else
     registry = repo / "src" / "mrixai" / "studies.py"
@@ -247,10 +249,12 @@ def test_adding_a_toy_study_touches_only_the_registry_and_one_rule_file(tmp_path
     changed = {p for p in before_tree.keys() | after_tree.keys() if before_tree.get(p) != after_tree.get(p)}
     assert changed == {"src/mrixai/studies.py", "rules/studies/toy.smk"}
 
-    after = _planned_jobs(tmp_path / "work-after", repo)
+    # the schema takes the toy's section with no entry of its own: three trainings per split
+    toy_config = {**TINY, "studies": {**TINY["studies"], "toy": {"n_repeats": 3}}}
+    after = _planned_jobs(tmp_path / "work-after", repo, toy_config)
 
-    # TINY: one split, two seeds; the toy's two variants -> 2 x 1 x 2 training runs, each with a note
-    runs = {(v, "0", s) for v in ("depth-2", "depth-4") for s in ("0", "1")}
+    # TINY: one split; the toy's two variants x 3 seeds -> 6 training runs, each with a note
+    runs = {(v, "0", s) for v in ("depth-2", "depth-4") for s in ("0", "1", "2")}
 
     def toy_runs(rule):
         return [
@@ -273,3 +277,11 @@ def test_adding_a_toy_study_touches_only_the_registry_and_one_rule_file(tmp_path
 
     assert counts(after) == counts(before)
     assert len(before) == sum(counts(before).values())  # the untouched workflow planned no toy job
+
+
+def test_a_study_section_the_registry_does_not_know_is_named():
+    from mrixai.config import check_study_names
+
+    check_study_names({"studies": {name: {} for name in studies.STUDIES}})
+    with pytest.raises(ValueError, match=r"studies\.nope: no such study in the registry"):
+        check_study_names({"studies": {"registration": {}, "nope": {"enabled": True}}})
