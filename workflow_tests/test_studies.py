@@ -116,8 +116,9 @@ def test_statistics_tables_and_figures_of_each_study():
 
 
 def test_a_malformed_rule_file_is_rejected():
-    with pytest.raises(ValueError, match="not a rules/\\*.smk file"):
-        Study("x", "volume", "X", variants=lambda c: [], possible_variants=(), arm=lambda c, v: "syn", rules="x.py")
+    for bad in ("x.py", "rules/x.smk"):
+        with pytest.raises(ValueError, match="not a rules/studies/\\*.smk file"):
+            Study("x", "volume", "X", variants=lambda c: [], possible_variants=(), arm=lambda c, v: "syn", rules=bad)
 
 
 def test_the_shipped_registry_names_only_existing_rule_files():
@@ -252,6 +253,12 @@ def test_adding_a_toy_study_touches_only_the_registry_and_one_rule_file(tmp_path
     # the schema takes the toy's section with no entry of its own: three trainings per split
     toy_config = {**TINY, "studies": {**TINY["studies"], "toy": {"n_repeats": 3}}}
     after = _planned_jobs(tmp_path / "work-after", repo, toy_config)
+
+    # the environment checks read the study's rule file too
+    from mrixai.envcheck import parse_rules
+
+    toy_envs = {r.name: r.conda for r in parse_rules(repo) if r.name in ("note_toy_run", "collect_toy_notes")}
+    assert toy_envs == {"note_toy_run": ["envs/learn.yaml"], "collect_toy_notes": ["envs/learn.yaml"]}
 
     # TINY: one split; the toy's two variants x 3 seeds -> 6 training runs, each with a note
     runs = {(v, "0", s) for v in ("depth-2", "depth-4") for s in ("0", "1", "2")}

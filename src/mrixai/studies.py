@@ -47,7 +47,7 @@ class Study:
     compared: tuple[str, ...] = ()
     statistics: tuple[str, ...] = ()  # tables under results/stats/, without .tsv
     figures: tuple[str, ...] = ()  # figures under results/figures/, without .png/.pdf
-    rules: str = ""  # the study's own rule file (e.g. rules/studies/<name>.smk), included by the Snakefile
+    rules: str = ""  # the study's own rule file, rules/studies/<file>.smk, included by the Snakefile
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -57,8 +57,8 @@ class Study:
         unknown = [v for v in self.compared if v not in self.possible_variants]
         if unknown:
             raise ValueError(f"study {self.name!r}: compared variants {unknown} are not among {self.possible_variants}")
-        if self.rules and (not self.rules.startswith("rules/") or not self.rules.endswith(".smk")):
-            raise ValueError(f"study {self.name!r}: rules {self.rules!r} is not a rules/*.smk file")
+        if self.rules and (not self.rules.startswith("rules/studies/") or not self.rules.endswith(".smk")):
+            raise ValueError(f"study {self.name!r}: rules {self.rules!r} is not a rules/studies/*.smk file")
 
 
 def _transfer_variants(config: Mapping) -> list[str]:
