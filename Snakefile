@@ -60,6 +60,12 @@ include: "rules/derivatives.smk"
 include: "rules/transfer_source.smk"
 
 
+# Rule files of the studies in the registry (mrixai.studies; a study's `rules=`).
+for study_rules in registry.study_rule_files():
+
+    include: study_rules
+
+
 rule all:
     default_target: True
     input:

@@ -238,7 +238,7 @@ rule compare_study_variants:
     benchmark:
         f"{BENCH}/compare_study_variants/{{study}}.tsv"
     wildcard_constraints:
-        study="pif|transfer",
+        study=COMPARED_STUDY_PATTERN,
     conda:
         "../envs/stats.yaml"
     threads: 1

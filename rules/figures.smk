@@ -123,7 +123,7 @@ rule plot_variant_comparison:
     benchmark:
         f"{BENCH}/plot_variant_comparison/{{study}}_comparison.tsv"
     wildcard_constraints:
-        study="pif|transfer",
+        study=COMPARED_STUDY_PATTERN,
     conda:
         "../envs/figures.yaml"
     threads: 1

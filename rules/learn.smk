@@ -48,7 +48,7 @@ rule share_registration_run:
     benchmark:
         f"{BENCH}/share_registration_run/{{study}}/{{variant}}/{RUN}.tsv"
     wildcard_constraints:
-        study="pif|transfer",
+        study=SHARING_STUDY_PATTERN,
         variant=SHARED_VARIANT_PATTERN,
     conda:
         "../envs/learn.yaml"
@@ -102,7 +102,7 @@ rule summarize_study:
     benchmark:
         f"{BENCH}/summarize_study/{{study}}.tsv"
     wildcard_constraints:
-        study="registration|tissue|pif|transfer",
+        study=TRAINED_STUDY_PATTERN,
     conda:
         "../envs/learn.yaml"
     threads: 1

@@ -8,6 +8,13 @@ STUDY_CFG = config.get("studies", {})
 # Wildcard patterns of the studies trained on volume stores (e.g. "registration|pif|transfer").
 VOLUME_STUDIES = registry.studies_of_kind("volume")
 VOLUME_STUDY_PATTERN = registry.pattern(VOLUME_STUDIES)
+# Studies trained over splits (each gets a run summary), studies comparing two variants (a comparison
+# table and figure) and studies whose runs may be the registration study's own.
+TRAINED_STUDY_PATTERN = registry.pattern(registry.studies_of_kind("volume", "subimage"))
+COMPARED_STUDY_PATTERN = registry.pattern(registry.compared_studies())
+SHARING_STUDY_PATTERN = registry.pattern(
+    name for name, study in registry.STUDIES.items() if study.shares_registration_runs
+)
 GROUPS = list(config["label"]["groups"])
 
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from mrixai.studies import studies_of_kind, study_enabled, study_variants, variant_arm
+from mrixai.studies import STUDIES, studies_of_kind, study_enabled, study_variants, variant_arm
 
 DEFAULT_RANDOMISATION_METHODS = ("lrpb0", "gbp", "gxi", "gradcam")
 
 
 def check_config(config: Mapping) -> None:
     """Raise ValueError naming the key if the config's keys contradict each other."""
+    check_study_names(config)
     check_study_arms(config)
     check_groups(config)
     check_baseline(config)
@@ -29,6 +30,16 @@ def check_groups(config: Mapping) -> None:
     if len(groups) != 2:
         raise ValueError(
             f"label.groups must name exactly two groups, got {groups}."
+        )
+
+
+def check_study_names(config: Mapping) -> None:
+    """Every section under ``studies`` names a study of the registry (the schema accepts any name
+    so that a study added to the registry needs no schema entry)."""
+    unknown = [name for name in (config.get("studies") or {}) if name not in STUDIES]
+    if unknown:
+        raise ValueError(
+            f"studies.{unknown[0]}: no such study in the registry (src/mrixai/studies.py); known studies: {list(STUDIES)}"
         )
 
 

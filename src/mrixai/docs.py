@@ -176,9 +176,10 @@ def config_rows(schema: dict, config: dict) -> list[dict[str, str]]:
             if "properties" in node:
                 walk(node["properties"], node.get("required", []), here)
             extra = node.get("additionalProperties")
-            if isinstance(extra, dict) and "properties" not in node:
-                # A map of free names: one <name> row when its entries are described (a plain
-                # checksum map is fully said by the parent's "allowed"), then the entries' keys.
+            if isinstance(extra, dict):
+                # A map of free names (or, as in ``studies``, the entries beyond the named keys):
+                # one <name> row when its entries are described (a plain checksum map is fully
+                # said by the parent's "allowed"), then the entries' keys.
                 entry, _ = _resolve(extra, schema)
                 if "properties" in entry and not entry.get("description"):
                     raise ValueError(f"{SCHEMA}: key {'.'.join(here)}.<name> has no description")

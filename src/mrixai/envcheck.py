@@ -106,7 +106,7 @@ _RULE = re.compile(r"^(?:rule|checkpoint)\s+(\w+)\s*:", re.M)
 
 
 def parse_rules(repo: str | Path) -> list[RuleInfo]:
-    """Rules of ``Snakefile`` and ``rules/*.smk`` with their conda env and script.
+    """Rules of ``Snakefile``, ``rules/*.smk`` and ``rules/studies/*.smk`` with their conda env and script.
 
     A ``conda:`` naming a variable is resolved through a dict literal of that name in
     ``rules/common.smk`` or ``rules/common/*.smk`` (every value counts), as for the
@@ -117,7 +117,9 @@ def parse_rules(repo: str | Path) -> list[RuleInfo]:
     for common in [repo / "rules" / "common.smk", *sorted((repo / "rules" / "common").glob("*.smk"))]:
         variables.update(_env_variables(common))
     rules = []
-    for path in [repo / "Snakefile", *sorted((repo / "rules").glob("*.smk"))]:
+    # rules/studies/*.smk: the rule files the study registry names (mrixai.studies, `rules=`)
+    stages = [*sorted((repo / "rules").glob("*.smk")), *sorted((repo / "rules" / "studies").glob("*.smk"))]
+    for path in [repo / "Snakefile", *stages]:
         text = path.read_text()
         starts = [m for m in _RULE.finditer(text)]
         for i, match in enumerate(starts):

@@ -6,8 +6,10 @@ trained by ``train_volume_model``; ``subimage``: the 2D subimage sets; ``masking
 study, one job), which variants it compares (read from its section of ``studies``), the registration
 arm each variant trains on, whether its runs may be the registration study's own runs (then they
 are shared, not retrained), which two variants its comparison figure sets side by side, and the
-statistics tables and figures its rules make (targets of the analyse and figures stages).
-Adding a study means one :data:`STUDIES` entry plus its rules.
+statistics tables and figures its rules make (targets of the analyse and figures stages), and
+optionally the rule file of its own rules, which the Snakefile includes.
+Adding a study means one :data:`STUDIES` entry plus its rule file (docs/architecture.md, "Adding a
+study"); the shared stage rules (training, summaries) pick the entry up through the derived patterns.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ class Study:
     compared: tuple[str, ...] = ()
     statistics: tuple[str, ...] = ()  # tables under results/stats/, without .tsv
     figures: tuple[str, ...] = ()  # figures under results/figures/, without .png/.pdf
+    rules: str = ""  # the study's own rule file, rules/studies/<file>.smk, included by the Snakefile
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -54,6 +57,8 @@ class Study:
         unknown = [v for v in self.compared if v not in self.possible_variants]
         if unknown:
             raise ValueError(f"study {self.name!r}: compared variants {unknown} are not among {self.possible_variants}")
+        if self.rules and (not self.rules.startswith("rules/studies/") or not self.rules.endswith(".smk")):
+            raise ValueError(f"study {self.name!r}: rules {self.rules!r} is not a rules/studies/*.smk file")
 
 
 def _transfer_variants(config: Mapping) -> list[str]:
@@ -147,6 +152,12 @@ def studies_of_kind(*kinds: str) -> list[str]:
 def study_enabled(config: Mapping, name: str) -> bool:
     """Whether ``studies.<name>.enabled`` is on (each study's own default when unset)."""
     return bool(study_config(config, name).get("enabled", get_study(name).enabled_by_default))
+
+
+def study_rule_files() -> list[str]:
+    """The rule files the registered studies name (paths relative to the repository root), in
+    registry order and without repeats: the Snakefile includes each."""
+    return list(dict.fromkeys(s.rules for s in STUDIES.values() if s.rules))
 
 
 def study_variants(config: Mapping, name: str) -> list[str]:
