@@ -29,6 +29,18 @@ def snakemake_cmd(workdir: Path, *args: str, config: dict | None = None, repo: P
     return cmd + list(args)
 
 
+def shipped_training(**overrides) -> dict:
+    """config.yaml's `training` block (every training setting) with ``overrides``."""
+    return {**yaml.safe_load((REPO / "config.yaml").read_text())["training"], **overrides}
+
+
+def shipped_train_config(model: str = "boehle3d", **overrides):
+    """A TrainConfig of ``model`` with config.yaml's training settings and ``overrides``."""
+    from mrixai.learn.train import TrainConfig
+
+    return TrainConfig(model=model, **shipped_training(**overrides))
+
+
 def run_snakemake(
     workdir: Path, *args: str, config: dict | None = None, timeout: int = 900, check=True, repo: Path = REPO
 ):
@@ -136,7 +148,6 @@ def tiny_volume_run(tmp_path_factory):
 
     from mrixai.learn.run import train_on_volumes
     from mrixai.learn.splits import make_splits
-    from mrixai.learn.train import TrainConfig
 
     tmp = tmp_path_factory.mktemp("run")
     rng = np.random.default_rng(0)
@@ -156,7 +167,7 @@ def tiny_volume_run(tmp_path_factory):
                            "sex": "F", "age": 70})
     make_splits(labels, 1, seed=0).to_csv(tmp / "splits.tsv", sep="\t", index=False)
     out = {k: tmp / f"run_{k}" for k in ("model", "history", "predictions", "metrics")}
-    cfg = TrainConfig(model="boehle3d", max_epochs=2, device="cpu")
+    cfg = shipped_train_config(max_epochs=2, device="cpu")
     train_on_volumes(
         tmp / "v.npy", tmp / "v.tsv", tmp / "splits.tsv", 0, 0, cfg, out, run_info={"study": "registration"}
     )

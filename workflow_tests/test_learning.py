@@ -22,7 +22,8 @@ from mrixai.learn.store import (
     normalise,
     sample_grid_affine,
 )
-from mrixai.learn.train import TrainConfig, fit, load_checkpoint, model_from_checkpoint
+from mrixai.learn.train import fit, load_checkpoint, model_from_checkpoint
+from conftest import shipped_train_config
 
 
 def test_crop_or_pad_matches_numpy_padding():
@@ -185,8 +186,8 @@ def _blob_task(n=48, shape=(16, 18, 16), seed=0):
 def test_fit_learns_a_planted_difference_and_is_deterministic():
     x, y = _blob_task(96)
     train, val, test = np.arange(0, 64), np.arange(64, 80), np.arange(80, 96)
-    cfg = TrainConfig(model="boehle3d", batch_size=8, learning_rate=1e-3, max_epochs=12, patience=12,
-                      min_epochs=3, max_shift=1, flip_p=0.0, device="cpu")
+    cfg = shipped_train_config(batch_size=8, learning_rate=1e-3, weight_decay=0.0, max_epochs=12, patience=12,
+                               min_epochs=3, max_shift=1, flip_p=0.0, device="cpu")
     model, history, summary = fit(x, y, train, val, cfg, seed=11)
     from mrixai.learn.train import predict_proba
 
@@ -208,8 +209,8 @@ def test_early_stopping_respects_patience():
     x, y = _blob_task()
     # A learnable task at a learning rate that beats chance within a few epochs (seeds 0-3 here: best
     # epoch 3-11, stopped at 5-13).
-    cfg = TrainConfig(model="boehle3d", batch_size=8, learning_rate=1e-3, max_epochs=30, patience=2, min_epochs=1,
-                      flip_p=0.0, device="cpu")  # fmt: skip
+    cfg = shipped_train_config(batch_size=8, learning_rate=1e-3, weight_decay=0.0, max_epochs=30, patience=2,
+                               min_epochs=1, flip_p=0.0, max_shift=2, device="cpu")  # fmt: skip
     _, history, summary = fit(x, y, np.arange(32), np.arange(32, 48), cfg, seed=0)
     assert history.val_balanced_accuracy.max() > 0.5
     assert summary["epochs_run"] == summary["best_epoch"] + 2 < 30
@@ -221,7 +222,7 @@ def test_a_run_still_at_chance_is_not_stopped_early(caplog):
     val = np.arange(32, 48)
     x[val] = x[val[0]]  # identical validation inputs: one prediction for all, balanced accuracy 0.5
     # min_epochs above patience: the stale count is already past patience when stopping is first allowed.
-    cfg = TrainConfig(model="boehle3d", max_epochs=8, patience=2, min_epochs=4, device="cpu")
+    cfg = shipped_train_config(max_epochs=8, patience=2, min_epochs=4, device="cpu")
     with caplog.at_level("INFO", logger="mrixai.learn.train"):
         _, history, summary = fit(x, y, np.arange(32), val, cfg, seed=0)
     assert (history.val_balanced_accuracy == 0.5).all()
@@ -244,7 +245,7 @@ def _run_setup(tmp_path, n=24):
 
 def test_training_run_writes_a_weights_only_checkpoint_and_test_predictions(tmp_path):
     out = _run_setup(tmp_path)
-    cfg = TrainConfig(model="boehle3d", max_epochs=3, patience=3, device="cpu", learning_rate=3e-3)
+    cfg = shipped_train_config(max_epochs=3, patience=3, device="cpu", learning_rate=3e-3)
     metrics = train_on_volumes(tmp_path / "v.npy", tmp_path / "v.tsv", tmp_path / "splits.tsv", 1, 0, cfg, out,
                                run_info={"study": "registration", "variant": "reg-syn", "base_seed": 42})
     ckpt = load_checkpoint(out["model"])
@@ -269,7 +270,7 @@ def test_training_refuses_to_start_when_a_subject_is_in_two_partitions(tmp_path)
     planted["unit"] = planted["unit"] + "_ses-2"
     planted["partition"] = "train"
     pd.concat([splits, planted]).to_csv(tmp_path / "splits.tsv", sep="\t", index=False)
-    cfg = TrainConfig(model="boehle3d", max_epochs=1, device="cpu")
+    cfg = shipped_train_config(max_epochs=1, device="cpu")
     with pytest.raises(LeakageError, match=f"sub-{planted.subject.item()}"):
         train_on_volumes(tmp_path / "v.npy", tmp_path / "v.tsv", tmp_path / "splits.tsv", 0, 0, cfg, out,
                          run_info={"study": "registration"})
@@ -278,9 +279,9 @@ def test_training_refuses_to_start_when_a_subject_is_in_two_partitions(tmp_path)
 
 def test_train_config_names_bad_values():
     with pytest.raises(ValueError, match="batch_size must be an integer >= 1, got 0"):
-        TrainConfig(model="boehle3d", batch_size=0)
+        shipped_train_config(batch_size=0)
     with pytest.raises(ValueError, match="precision"):
-        TrainConfig(model="boehle3d", precision="fp16")
+        shipped_train_config(precision="fp16")
     with pytest.raises(ValueError, match="CUDA is not available"):
         from mrixai.learn.data import pick_device
 
@@ -417,7 +418,10 @@ def test_transfer_fine_tuning_can_freeze_the_first_block():
 def test_pif_translation_only_holds_unless_the_pif_study_itself_asks_for_flips():
     from mrixai.learn.options import run_options, study_training
 
-    config = {"training": {"flip_p": 0.7, "max_shift": 3}, "studies": {"pif": {}}}
+    # config.yaml's studies.pif.training carries the paper's flip_p 0; a shared training.flip_p of
+    # an overlay does not reach the PIF study
+    config = _shipped_config()
+    config["training"].update(flip_p=0.7, max_shift=3)
     assert study_training(config, "registration")["flip_p"] == 0.7
     for variant in ("model-baseline", "model-pif"):
         training = run_options(config, "pif", variant)["training"]
@@ -425,4 +429,11 @@ def test_pif_translation_only_holds_unless_the_pif_study_itself_asks_for_flips()
     config["studies"]["pif"]["training"] = {"flip_p": 0.3}
     assert {run_options(config, "pif", v)["training"]["flip_p"] for v in ("model-baseline", "model-pif")} == {0.3}
     assert "freeze_blocks" not in run_options(config, "transfer", "init-scratch")["training"]
-    assert run_options({}, "transfer", "init-finetune")["training"]["freeze_blocks"] == 0
+    assert run_options(_shipped_config(), "transfer", "init-finetune")["training"]["freeze_blocks"] == 0
+
+
+def test_study_training_without_a_training_block_names_it():
+    from mrixai.learn.options import study_training
+
+    with pytest.raises(ValueError, match="training"):
+        study_training({"studies": {}}, "registration")

@@ -17,7 +17,7 @@ import pytest
 import torch
 import yaml
 
-from conftest import REPO, TINY
+from conftest import REPO, TINY, shipped_train_config
 from mrixai.learn.predict import (
     ENSEMBLE,
     check_ensemble,
@@ -29,7 +29,7 @@ from mrixai.learn.predict import (
 from mrixai.learn.run import train_on_volumes
 from mrixai.learn.splits import make_splits
 from mrixai.learn.store import build_volume_store, normalise, sample_grid_record
-from mrixai.learn.train import TrainConfig, load_checkpoint
+from mrixai.learn.train import load_checkpoint
 
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")])}
 TEMPLATE_AFFINE = np.diag([2.0, 2.0, 2.0, 1.0])
@@ -109,7 +109,7 @@ def trained(tmp_path_factory):
     labels = pd.DataFrame({"unit": units, "subject": units, "group": np.where(y == 1, "AD", "CN"), "label": y,
                            "sex": "F", "age": 70})
     make_splits(labels, 1, seed=0).to_csv(tmp / "splits.tsv", sep="\t", index=False)
-    cfg = TrainConfig(model="boehle3d", max_epochs=2, device="cpu")
+    cfg = shipped_train_config(max_epochs=2, device="cpu")
     models = tmp / "models"
     models.mkdir()
     for seed in (0, 1):

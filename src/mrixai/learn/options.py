@@ -8,40 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-# Training settings a study gets when the config names none (`training`, then
-# `studies.<study>.training` override them).
-TRAINING_DEFAULTS = {
-    "device": "auto",
-    "precision": "auto",
-    "threads": 1,
-    "batch_size": 8,
-    "learning_rate": 1e-4,
-    "weight_decay": 0.0,
-    "max_epochs": 50,
-    "min_epochs": 1,
-    "patience": 8,
-    "flip_p": 0.5,
-    "max_shift": 2,
-}
-
-# Published training choices of a study that the shared `training` block does not override (only
-# the study's own `studies.<study>.training` does). PIF (Eitel et al. 2021): translation only, no
-# sagittal flips. A patch individual filter is tied to one place of the brain; a flip moves
-# left-hemisphere content into the right hemisphere's patches. Both variants of the PIF study (the
-# baseline too) train without flips, so the comparison differs only in the last convolution.
-STUDY_TRAINING_DEFAULTS = {"pif": {"flip_p": 0.0}}
-
-# Feature blocks frozen while fine-tuning in the transfer study (Eitel et al. 2019 let every layer
-# re-learn); `studies.transfer.freeze_blocks` > 0 freezes the first blocks instead.
-TRANSFER_FREEZE_BLOCKS = 0
-
-
 def study_training(config: Mapping, study: str) -> dict:
-    """Training settings of ``study``: :data:`TRAINING_DEFAULTS`, then the config's `training`,
-    then :data:`STUDY_TRAINING_DEFAULTS` of the study, then `studies.<study>.training`."""
-    merged = dict(TRAINING_DEFAULTS)
-    merged.update(config.get("training") or {})
-    merged.update(STUDY_TRAINING_DEFAULTS.get(study, {}))
+    """Training settings of ``study``: the config's `training` (config.yaml holds every key), then
+    the study's optional overrides `studies.<study>.training`.
+
+    The PIF study's published choice (Eitel et al. 2021: translation only, no sagittal flips, for
+    the baseline too) is config.yaml's `studies.pif.training.flip_p: 0.0`, so a `training.flip_p`
+    of an overlay does not reach it.
+    """
+    if "training" not in config:
+        raise ValueError("config has no `training` block (config.yaml holds every training setting)")
+    merged = dict(config["training"])
     merged.update(((config.get("studies") or {}).get(study) or {}).get("training") or {})
     return merged
 
@@ -52,7 +29,7 @@ def run_options(config: Mapping, study: str, variant: str) -> dict:
     ``study`` is registration, pif or transfer and ``variant`` one of its variants (e.g.
     ``model-pif``, ``init-finetune``). The PIF variant builds ``boehle3d_pif`` with the study's
     ``patch_size`` and ``overlap``; fine-tuning in the transfer study freezes
-    ``studies.transfer.freeze_blocks`` blocks (default :data:`TRANSFER_FREEZE_BLOCKS`) and, like
+    ``studies.transfer.freeze_blocks`` blocks  and, like
     training from scratch, uses ``n_train_per_group`` training participants per group.
     """
     cfg = (config.get("studies") or {}).get(study) or {}
@@ -62,11 +39,11 @@ def run_options(config: Mapping, study: str, variant: str) -> dict:
     n_per_group = None
     if study == "pif" and variant == "model-pif":
         model = "boehle3d_pif"
-        options = {"patch_size": cfg.get("patch_size", 2), "overlap": cfg.get("overlap", True)}
+        options = {"patch_size": cfg["patch_size"], "overlap": cfg["overlap"]}
     if study == "transfer" and variant != "init-pretrain":
-        n_per_group = cfg.get("n_train_per_group", 6)
+        n_per_group = cfg["n_train_per_group"]
         if variant == "init-finetune":
-            training["freeze_blocks"] = cfg.get("freeze_blocks", TRANSFER_FREEZE_BLOCKS)
+            training["freeze_blocks"] = cfg["freeze_blocks"]
     return {"model": model, "model_options": options, "training": training, "n_train_per_group": n_per_group}
 
 

@@ -35,21 +35,26 @@ CHANCE = 0.5
 
 @dataclass
 class TrainConfig:
-    """Hyper-parameters of one training run (all from the config file)."""
+    """Hyper-parameters of one training run (all from the config file).
+
+    Every training setting comes from config.yaml's `training` block (merged with the study's
+    `studies.<study>.training`); only ``model_options`` (set by the study, e.g. the PIF layer) and
+    ``freeze_blocks`` (set only when fine-tuning; 0 freezes nothing) have defaults.
+    """
 
     model: str
+    batch_size: int
+    learning_rate: float
+    weight_decay: float
+    max_epochs: int
+    min_epochs: int
+    patience: int
+    flip_p: float
+    max_shift: int
+    device: str
+    precision: str
+    threads: int
     model_options: dict = field(default_factory=dict)
-    batch_size: int = 8
-    learning_rate: float = 1e-4
-    weight_decay: float = 0.0
-    max_epochs: int = 50
-    min_epochs: int = 1
-    patience: int = 8
-    flip_p: float = 0.5
-    max_shift: int = 2
-    device: str = "auto"
-    precision: str = "auto"
-    threads: int = 1
     freeze_blocks: int = 0
 
     def __post_init__(self) -> None:
