@@ -21,7 +21,7 @@ rule aggregate_attribution:
         mem_mb=4000,
         runtime=20,
     params:
-        merge_hemispheres=ANALYSIS_CFG.get("merge_hemispheres", True),
+        merge_hemispheres=ANALYSIS_CFG["merge_hemispheres"],
     script:
         "../scripts/aggregate_attribution.py"
 
@@ -47,7 +47,7 @@ rule measure_region_volumes:
         mem_mb=mem_mb(2000),
         runtime=runtime_min(5),
     params:
-        merge_hemispheres=ANALYSIS_CFG.get("merge_hemispheres", True),
+        merge_hemispheres=ANALYSIS_CFG["merge_hemispheres"],
     script:
         "../scripts/measure_region_volumes.py"
 
@@ -74,8 +74,8 @@ rule check_ground_truth:
     params:
         planted=planted_region_names,
         positive_group=GROUPS[1],
-        rank_metric=ANALYSIS_CFG.get("rank_metric", "density"),
-        merge_hemispheres=ANALYSIS_CFG.get("merge_hemispheres", True),
+        rank_metric=ANALYSIS_CFG["rank_metric"],
+        merge_hemispheres=ANALYSIS_CFG["merge_hemispheres"],
     script:
         "../scripts/check_ground_truth.py"
 
@@ -100,12 +100,12 @@ rule check_randomisation:
         runtime=30,
         gpu=attribution_gpu(),
     params:
-        methods=ATTRIBUTION_CFG.get("methods", {}),
+        methods=ATTRIBUTION_CFG["methods"],
         names=RANDOMISATION_METHODS,
         seed=config["seed"],
-        draws=RANDOMISATION_CFG.get("draws", 3),
-        device=ATTRIBUTION_CFG.get("device", "auto"),
-        target=ATTRIBUTION_CFG.get("target", "positive"),
+        draws=RANDOMISATION_CFG["draws"],
+        device=ATTRIBUTION_CFG["device"],
+        target=ATTRIBUTION_CFG["target"],
     script:
         "../scripts/check_randomisation.py"
 
@@ -131,13 +131,13 @@ rule correlate_hippocampus:
         runtime=5,
     params:
         method=PRIMARY_METHOD,
-        region=HIPPOCAMPUS_CFG.get("region", "Hippocampus"),
-        metric=HIPPOCAMPUS_CFG.get("metric", "sum_abs"),
-        permutations=HIPPOCAMPUS_CFG.get("permutations", 10000),
-        outcomes=HIPPOCAMPUS_CFG.get("outcomes", ["TP"]),
-        volume_measure=HIPPOCAMPUS_CFG.get("volume_measure", "gm_ml"),
-        direction=HIPPOCAMPUS_CFG.get("direction", "negative"),
-        exact_limit=ANALYSIS_CFG.get("exact_limit", 1000000),
+        region=HIPPOCAMPUS_CFG["region"],
+        metric=HIPPOCAMPUS_CFG["metric"],
+        permutations=HIPPOCAMPUS_CFG["permutations"],
+        outcomes=HIPPOCAMPUS_CFG["outcomes"],
+        volume_measure=HIPPOCAMPUS_CFG["volume_measure"],
+        direction=HIPPOCAMPUS_CFG["direction"],
+        exact_limit=ANALYSIS_CFG["exact_limit"],
         seed=config["seed"],
     script:
         "../scripts/correlate_hippocampus.py"
@@ -167,7 +167,7 @@ rule measure_robustness:
     params:
         methods=METHOD_NAMES,
         beta_methods=lrp_beta_methods(),
-        k=ANALYSIS_CFG.get("robustness_top_k", 10),
+        k=ANALYSIS_CFG["robustness_top_k"],
     script:
         "../scripts/measure_robustness.py"
 
@@ -192,8 +192,8 @@ rule compare_registration_arms:
         mem_mb=1000,
         runtime=5,
     params:
-        exact_limit=ANALYSIS_CFG.get("exact_limit", 1000000),
-        permutations=ANALYSIS_CFG.get("permutations", 20000),
+        exact_limit=ANALYSIS_CFG["exact_limit"],
+        permutations=ANALYSIS_CFG["permutations"],
         seed=config["seed"],
     script:
         "../scripts/compare_registration_arms.py"
@@ -220,8 +220,8 @@ rule compare_tissue_sets:
         mem_mb=1000,
         runtime=5,
     params:
-        exact_limit=ANALYSIS_CFG.get("exact_limit", 1000000),
-        permutations=ANALYSIS_CFG.get("permutations", 20000),
+        exact_limit=ANALYSIS_CFG["exact_limit"],
+        permutations=ANALYSIS_CFG["permutations"],
         seed=config["seed"],
     script:
         "../scripts/compare_tissue_sets.py"
@@ -246,8 +246,8 @@ rule compare_study_variants:
         mem_mb=1000,
         runtime=5,
     params:
-        exact_limit=ANALYSIS_CFG.get("exact_limit", 1000000),
-        permutations=ANALYSIS_CFG.get("permutations", 20000),
+        exact_limit=ANALYSIS_CFG["exact_limit"],
+        permutations=ANALYSIS_CFG["permutations"],
         seed=config["seed"],
     script:
         "../scripts/compare_study_variants.py"

@@ -21,7 +21,7 @@ rule extract_gm_features:
         runtime=10,
     params:
         units=UNITS,
-        shape=config.get("samples", {}).get("volumes", {}).get("shape", [96, 114, 96]),
+        shape=config["samples"]["volumes"]["shape"],
         downsample=baseline_gm_downsample(),
     script:
         "../scripts/extract_gm_features.py"
@@ -45,7 +45,7 @@ rule collect_region_volumes:
         runtime=2,
     params:
         units=UNITS,
-        measure=BASELINE_CFG.get("volume_measure", "gm_ml"),
+        measure=BASELINE_CFG["volume_measure"],
     script:
         "../scripts/collect_region_volumes.py"
 
@@ -71,9 +71,9 @@ rule train_baseline:
         mem_mb=4000,
         runtime=60,
     params:
-        model=BASELINE_CFG.get("model", "svm"),
-        c_grid=BASELINE_CFG.get("c_grid", [1.0e-4, 1.0e-3, 1.0e-2, 1.0e-1, 1, 10, 100]),
-        inner_folds=BASELINE_CFG.get("inner_folds", 5),
+        model=BASELINE_CFG["model"],
+        c_grid=BASELINE_CFG["c_grid"],
+        inner_folds=BASELINE_CFG["inner_folds"],
         arm=baseline_arm,
     script:
         "../scripts/train_baseline.py"

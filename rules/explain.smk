@@ -21,8 +21,8 @@ rule attribute_model:
         runtime=60,
         gpu=attribution_gpu(),
     params:
-        methods=ATTRIBUTION_CFG.get("methods", {}),
-        target=ATTRIBUTION_CFG.get("target", "positive"),
-        device=ATTRIBUTION_CFG.get("device", "auto"),
+        methods=ATTRIBUTION_CFG["methods"],
+        target=ATTRIBUTION_CFG["target"],
+        device=ATTRIBUTION_CFG["device"],
     script:
         "../scripts/attribute_model.py"

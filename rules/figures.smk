@@ -296,7 +296,7 @@ rule plot_top_regions:
     params:
         method=PRIMARY_METHOD,
         group=GROUPS[1],
-        k=ANALYSIS_CFG.get("top_k", 25),
+        k=ANALYSIS_CFG["top_k"],
         highlight=planted_region_names,
         labels=METHOD_LABELS,
     script:
@@ -328,8 +328,8 @@ rule plot_beta_overlap:
         mem_mb=2000,
         runtime=5,
     params:
-        metric=ANALYSIS_CFG.get("rank_metric", "density"),
-        k=ANALYSIS_CFG.get("robustness_top_k", 10),
+        metric=ANALYSIS_CFG["rank_metric"],
+        k=ANALYSIS_CFG["robustness_top_k"],
         labels=METHOD_LABELS,
     script:
         "../scripts/plot_beta_overlap.py"
@@ -482,8 +482,8 @@ rule plot_randomisation:
         mem_mb=2000,
         runtime=5,
     params:
-        threshold=RANDOMISATION_CFG.get("max_spearman", 0.5),
-        draws=RANDOMISATION_CFG.get("draws", 3),
+        threshold=RANDOMISATION_CFG["max_spearman"],
+        draws=RANDOMISATION_CFG["draws"],
         labels=METHOD_LABELS,
     script:
         "../scripts/plot_randomisation.py"

@@ -62,7 +62,7 @@ rule share_registration_run:
 
 rule train_subimage_model:
     input:
-        store=f"{SAMPLES}/reg-{config.get('samples', {}).get('subimages', {}).get('arm', 'linear')}_desc-subimages",
+        store=f"{SAMPLES}/reg-{config['samples']['subimages']['arm']}_desc-subimages",
         splits="results/splits/splits.tsv",
         code=pkg_of("train_subimage_model.py"),
     output:
@@ -84,8 +84,8 @@ rule train_subimage_model:
         gpu=training_gpu,
     params:
         training=study_training("tissue"),
-        model=STUDY_CFG.get("tissue", {}).get("model", "caffenet2d"),
-        max_repeat=config.get("samples", {}).get("subimages", {}).get("max_repeat", 4),
+        model=STUDY_CFG["tissue"]["model"],
+        max_repeat=config["samples"]["subimages"]["max_repeat"],
         seed=config["seed"],
     script:
         "../scripts/train_subimage_model.py"

@@ -50,6 +50,6 @@ rule write_results_page:
     params:
         studies=enabled_studies(),
         context=lambda wildcards: results_page_context(),
-        alpha=ANALYSIS_CFG.get("claims", {}).get("alpha", 0.05),
+        alpha=ANALYSIS_CFG["claims"]["alpha"],
     script:
         "../scripts/write_results_page.py"

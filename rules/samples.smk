@@ -47,11 +47,11 @@ rule make_splits:
         mem_mb=500,
         runtime=2,
     params:
-        method=SPLITS.get("method", "shuffle"),
+        method=SPLITS["method"],
         n_splits=N_SPLITS,
-        test_fraction=SPLITS.get("test_fraction", 0.2),
-        val_fraction=SPLITS.get("val_fraction", 0.2),
-        age_bins=SPLITS.get("age_bins", []),
+        test_fraction=SPLITS["test_fraction"],
+        val_fraction=SPLITS["val_fraction"],
+        age_bins=SPLITS["age_bins"],
         seed=config["seed"],
     script:
         "../scripts/make_splits.py"
@@ -78,11 +78,9 @@ rule extract_volumes:
         runtime=10,
     params:
         units=UNITS,
-        shape=config.get("samples", {}).get("volumes", {}).get("shape", [96, 114, 96]),
-        downsample=config.get("samples", {}).get("volumes", {}).get("downsample", 1),
-        normalisation=config.get("samples", {})
-        .get("volumes", {})
-        .get("normalisation", "zscore"),
+        shape=config["samples"]["volumes"]["shape"],
+        downsample=config["samples"]["volumes"]["downsample"],
+        normalisation=config["samples"]["volumes"]["normalisation"],
     script:
         "../scripts/extract_volumes.py"
 
@@ -106,11 +104,9 @@ rule extract_patches:
         mem_mb=2000,
         runtime=10,
     params:
-        size=config.get("samples", {}).get("patches", {}).get("size", 16),
-        stride=config.get("samples", {}).get("patches", {}).get("stride", 16),
-        min_brain_fraction=config.get("samples", {})
-        .get("patches", {})
-        .get("min_brain_fraction", 0.1),
+        size=config["samples"]["patches"]["size"],
+        stride=config["samples"]["patches"]["stride"],
+        min_brain_fraction=config["samples"]["patches"]["min_brain_fraction"],
     script:
         "../scripts/extract_patches.py"
 
@@ -133,16 +129,13 @@ rule extract_subimages:
         runtime=15,
     params:
         units=UNITS,
-        size=config.get("samples", {}).get("subimages", {}).get("size", 64),
+        size=config["samples"]["subimages"]["size"],
         extent=max(
             1,
-            round(
-                config.get("samples", {}).get("subimages", {}).get("extent_mm", 40)
-                / RES
-            ),
+            round(config["samples"]["subimages"]["extent_mm"] / RES),
         ),
-        step=config.get("samples", {}).get("subimages", {}).get("step", 2),
-        n_angles=config.get("samples", {}).get("subimages", {}).get("n_angles", 12),
+        step=config["samples"]["subimages"]["step"],
+        n_angles=config["samples"]["subimages"]["n_angles"],
         seed=config["seed"],
     script:
         "../scripts/extract_subimages.py"

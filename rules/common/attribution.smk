@@ -1,6 +1,6 @@
 # Attribution, atlas metrics and statistics: the explained variants and what their rules read.
 
-ATTRIBUTION_CFG = config.get("attribution", {})
+ATTRIBUTION_CFG = config["attribution"]
 
 
 def attribution_inputs(wildcards):
@@ -13,20 +13,20 @@ def attribution_inputs(wildcards):
 
 def attribution_gpu():
     """1 when attribution is configured to run on a CUDA device."""
-    return int(str(ATTRIBUTION_CFG.get("device", "auto")).startswith("cuda"))
+    return int(str(ATTRIBUTION_CFG["device"]).startswith("cuda"))
 
 
-ANALYSIS_CFG = config.get("analysis", {})
-METHOD_NAMES = list(ATTRIBUTION_CFG.get("methods", {}))
-PRIMARY_METHOD = ANALYSIS_CFG.get("primary_method", "lrpb0")
-RANDOMISATION_CFG = ANALYSIS_CFG.get("randomisation", {})
+ANALYSIS_CFG = config["analysis"]
+METHOD_NAMES = list(ATTRIBUTION_CFG["methods"])
+PRIMARY_METHOD = ANALYSIS_CFG["primary_method"]
+RANDOMISATION_CFG = ANALYSIS_CFG["randomisation"]
 RANDOMISATION_METHODS = randomisation_methods(config)
-HIPPOCAMPUS_CFG = ANALYSIS_CFG.get("hippocampus", {})
+HIPPOCAMPUS_CFG = ANALYSIS_CFG["hippocampus"]
 
 
 def lrp_beta_methods():
     """Configured alpha-beta LRP methods, ordered by beta (for the top-10 overlap across betas)."""
-    specs = ATTRIBUTION_CFG.get("methods", {})
+    specs = ATTRIBUTION_CFG["methods"]
     betas = {
         name: float(spec.get("beta", 0))
         for name, spec in specs.items()
@@ -40,7 +40,7 @@ def explained_variants():
     arms = ATTRIBUTION_CFG.get("registration_arms")
     return [
         (study, variant)
-        for study in ATTRIBUTION_CFG.get("studies", ["registration"])
+        for study in ATTRIBUTION_CFG["studies"]
         if study_enabled(study)
         for variant in study_variants(study)
         if study != "registration" or not arms or variant_arm(study, variant) in arms
@@ -108,9 +108,9 @@ def planted_region_names(wildcards):
     """Atlas names of the synthetic cohort's planted regions (merged hemispheres if configured)."""
     from mrixai.explain.regions import planted_regions
 
-    synth = config.get("synthetic", {})
+    synth = config["synthetic"]
     return planted_regions(
-        synth.get("shrink_regions", []),
-        synth.get("grow_regions", []),
-        ANALYSIS_CFG.get("merge_hemispheres", True),
+        synth["shrink_regions"],
+        synth["grow_regions"],
+        ANALYSIS_CFG["merge_hemispheres"],
     )

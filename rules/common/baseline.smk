@@ -1,21 +1,21 @@
 # The classical baseline (rules/baseline.smk): a linear model on GM maps or regional volumes.
 
-BASELINE_CFG = config.get("baseline", {})
+BASELINE_CFG = config["baseline"]
 
 
 def baseline_enabled():
     """Whether the linear baseline runs (it runs on the registration study's splits)."""
-    return bool(BASELINE_CFG.get("enabled", True))
+    return bool(BASELINE_CFG["enabled"])
 
 
 def baseline_feature_sets():
     """The baseline's feature sets (gm, volumes)."""
-    return list(BASELINE_CFG.get("features", ["gm", "volumes"]))
+    return list(BASELINE_CFG["features"])
 
 
 def baseline_gm_arm():
     """Registration arm whose template-space GM maps are the gm features."""
-    return BASELINE_CFG.get("gm_arm", "syn")
+    return BASELINE_CFG["gm_arm"]
 
 
 def baseline_gm_downsample():
@@ -23,7 +23,7 @@ def baseline_gm_downsample():
     own = BASELINE_CFG.get("gm_downsample")
     if own is not None:
         return int(own)
-    return int(config.get("samples", {}).get("volumes", {}).get("downsample", 1))
+    return int(config["samples"]["volumes"]["downsample"])
 
 
 def baseline_arm(wildcards):

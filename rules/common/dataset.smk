@@ -2,7 +2,7 @@
 
 
 def _synthetic_units():
-    n = int(config.get("synthetic", {}).get("n_subjects", 40))
+    n = int(config["synthetic"]["n_subjects"])
     units = [f"{i:03d}" for i in range(1, n + 1)]
     for key in ("participant_label", "exclude_participant_label"):
         labels = [str(s).removeprefix("sub-") for s in config.get(key) or []]
@@ -83,7 +83,7 @@ else:
 # QC'd). qc.exclude is checked here, before any job runs; qc.auto_exclude makes the group QC table
 # an input of make_labels, which writes every exclusion and its reason to results/qc/excluded.tsv.
 QC_EXCLUDE = list(config["qc"].get("exclude") or [])
-QC_AUTO_EXCLUDE = bool(config["qc"].get("auto_exclude", False))
+QC_AUTO_EXCLUDE = bool(config["qc"]["auto_exclude"])
 
 if QC_EXCLUDE and UNITS:
     from mrixai.selection import manual_exclusions

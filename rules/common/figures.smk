@@ -2,7 +2,7 @@
 
 METHOD_LABELS = {
     name: str((spec or {}).get("label", name))
-    for name, spec in ATTRIBUTION_CFG.get("methods", {}).items()
+    for name, spec in ATTRIBUTION_CFG["methods"].items()
 }
 QC_MONTAGE_ARM = "syn" if "syn" in ARMS else ARMS[-1]
 
@@ -40,14 +40,14 @@ ATTRIBUTION_FIGURES = [
 ]
 MASKING_OPTIONS = {
     k: v
-    for k, v in STUDY_CFG.get("masking", {}).items()
+    for k, v in STUDY_CFG["masking"].items()
     if k not in ("enabled", "training", "reference_labels")
 }
 # A labelled derivatives folder (e.g. DLMUSE) the masking study trains on and is scored against
 # instead of the pipeline's own masks and tissue maps; a relative path is taken from bids_dir.
 MASKING_REFERENCE = (
-    STUDY_CFG.get("masking", {}).get("reference_labels")
-    if STUDY_CFG.get("masking", {}).get("enabled", False)
+    STUDY_CFG["masking"].get("reference_labels")
+    if STUDY_CFG["masking"]["enabled"]
     else None
 )
 if MASKING_REFERENCE and not os.path.isabs(MASKING_REFERENCE):

@@ -2,7 +2,7 @@
 
 CONTRAST = config["contrast"]
 RES = float(config["resolution_mm"])
-REPRO = bool(config.get("reproducible", True))
+REPRO = bool(config["reproducible"])
 ARMS = list(config["registration"])
 PKG = f"{workflow.basedir}/src/mrixai"
 TEMPLATE = TemplateFiles(Path("results/template"), RES)

@@ -1,9 +1,9 @@
 # Samples, splits and the studies' training runs, derived from the study registry (mrixai.studies).
 
-SPLITS = config.get("splits", {})
-N_SPLITS = int(SPLITS.get("n_splits", 10))
-N_REPEATS = int(SPLITS.get("n_repeats", 5))
-STUDY_CFG = config.get("studies", {})
+SPLITS = config["splits"]
+N_SPLITS = int(SPLITS["n_splits"])
+N_REPEATS = int(SPLITS["n_repeats"])
+STUDY_CFG = config["studies"]
 
 # Wildcard patterns of the studies trained on volume stores (e.g. "registration|pif|transfer").
 VOLUME_STUDIES = registry.studies_of_kind("volume")
@@ -51,7 +51,7 @@ def store_images(wildcards):
 
 def store_mask(wildcards):
     """The template brain mask for arms listed in samples.volumes.template_mask, else nothing."""
-    arms = config.get("samples", {}).get("volumes", {}).get("template_mask", [])
+    arms = config["samples"]["volumes"]["template_mask"]
     return {"mask": str(TEMPLATE.mask)} if wildcards.arm in arms else {}
 
 
@@ -65,12 +65,10 @@ def subimage_inputs(wildcards):
     return {"images": heads, "dsegs": template_dsegs(arm)}
 
 
-TRANSFER_CFG = STUDY_CFG.get("transfer", {})
+TRANSFER_CFG = STUDY_CFG["transfer"]
 # same: pretrain on this dataset's source_arm; synthetic: on the embedded synthetic cohort's AD vs CN,
 # generated and processed under TRANSFER_SOURCE_DIR (rules/transfer_source.smk).
-TRANSFER_SOURCE = (
-    TRANSFER_CFG.get("source", "same") if study_enabled("transfer") else "same"
-)
+TRANSFER_SOURCE = TRANSFER_CFG["source"] if study_enabled("transfer") else "same"
 TRANSFER_SOURCE_DIR = "results/transfer-source"
 
 

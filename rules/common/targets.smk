@@ -31,9 +31,9 @@ def get_train_output(wildcards):
     out += [f"{MODELS}/{s}/summary.tsv" for s in enabled_studies()]
     if study_enabled("tissue"):
         out.append(f"{MODELS}/tissue/fractions.tsv")
-    patches = config.get("samples", {}).get("patches", {})
-    if patches.get("enabled", False):
-        out.append(f"{SAMPLES}/reg-{patches.get('arm', 'syn')}_desc-patches.npy")
+    patches = config["samples"]["patches"]
+    if patches["enabled"]:
+        out.append(f"{SAMPLES}/reg-{patches['arm']}_desc-patches.npy")
     if baseline_enabled():
         out.append(f"{BASELINE}/summary.tsv")
     return out
@@ -97,7 +97,7 @@ def get_masking_output(wildcards):
     """The masking study's tables and figures, when the study is switched on."""
     if DATASET_PENDING:
         return [DATASET_DESCRIPTION]
-    if not STUDY_CFG.get("masking", {}).get("enabled", False):
+    if not STUDY_CFG["masking"]["enabled"]:
         return []
     return [
         f"{MASKING}/metrics.tsv",
@@ -155,27 +155,27 @@ def results_page_claims_switches():
         "transfer": study_enabled("transfer"),
         "attribution": bool(explained_variants()),
         "synthetic": config["dataset"] == "synthetic",
-        "masking": bool(STUDY_CFG.get("masking", {}).get("enabled", False)),
+        "masking": bool(STUDY_CFG["masking"]["enabled"]),
     }
 
 
 def results_page_claims_options():
     """Options of mrixai.claims.claims_table from the config (analysis.claims and the methods)."""
-    claims = ANALYSIS_CFG.get("claims", {})
-    specs = ATTRIBUTION_CFG.get("methods", {})
+    claims = ANALYSIS_CFG["claims"]
+    specs = ATTRIBUTION_CFG["methods"]
 
     def of_kind(kind):
         return [n for n, spec in specs.items() if spec.get("method") == kind]
 
     baseline = of_kind("gradient_x_input")
     return {
-        "alpha": claims.get("alpha", 0.05),
-        "equivalence_margin": claims.get("equivalence_margin", 0.05),
-        "top_rank": claims.get("top_rank", 10),
+        "alpha": claims["alpha"],
+        "equivalence_margin": claims["equivalence_margin"],
+        "top_rank": claims["top_rank"],
         "primary_method": PRIMARY_METHOD,
         "robust_methods": of_kind("guided_backprop"),
         "robustness_baseline": baseline[0] if baseline else "",
-        "max_spearman": RANDOMISATION_CFG.get("max_spearman", 0.5),
+        "max_spearman": RANDOMISATION_CFG["max_spearman"],
         "positive_group": GROUPS[1],
         "planted": (
             planted_region_names(None) if config["dataset"] == "synthetic" else []
