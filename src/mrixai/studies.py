@@ -193,8 +193,7 @@ def pattern(names) -> str:
 
 def study_repeats(config: Mapping, name: str) -> int:
     """Trainings per split of one study: ``studies.<name>.n_repeats``, else ``splits.n_repeats``."""
-    default = (config.get("splits") or {}).get("n_repeats", 5)
-    return int(study_config(config, name).get("n_repeats", default))
+    return int(study_config(config, name).get("n_repeats", config["splits"]["n_repeats"]))
 
 
 def same_run_in_registration(config: Mapping, name: str, variant: str) -> str | None:
