@@ -12,9 +12,6 @@ from collections.abc import Mapping
 
 from mrixai.studies import STUDIES, studies_of_kind, study_enabled, study_variants, variant_arm
 
-DEFAULT_RANDOMISATION_METHODS = ("lrpb0", "gbp", "gxi", "gradcam")
-
-
 def check_config(config: Mapping) -> None:
     """Raise ValueError naming the key if the config's keys contradict each other."""
     check_study_names(config)
@@ -56,19 +53,19 @@ def check_study_arms(config: Mapping) -> None:
                     f"studies.{study} ({variant}) trains on arm {arm!r}, which is not in registration: {arms}"
                 )
     for study in studies_of_kind("subimage"):
-        sub_arm = ((config.get("samples") or {}).get("subimages") or {}).get("arm", "linear")
+        sub_arm = config["samples"]["subimages"]["arm"]
         if study_enabled(config, study) and sub_arm not in arms:
             raise ValueError(f"samples.subimages.arm {sub_arm!r} is not in registration: {arms}")
 
 
 def check_baseline(config: Mapping) -> None:
     """The arms the classical baseline's feature sets need are in ``registration``."""
-    baseline = config.get("baseline") or {}
-    if not baseline.get("enabled", True):
+    baseline = config["baseline"]
+    if not baseline["enabled"]:
         return
     arms = list(config["registration"])
-    features = list(baseline.get("features", ["gm", "volumes"]))
-    gm_arm = baseline.get("gm_arm", "syn")
+    features = list(baseline["features"])
+    gm_arm = baseline["gm_arm"]
     if "gm" in features and gm_arm not in arms:
         raise ValueError(f"baseline.gm_arm {gm_arm!r} is not in registration: {arms}")
     if "volumes" in features and not {"linear", "syn"} & set(arms):
@@ -79,16 +76,14 @@ def check_baseline(config: Mapping) -> None:
 
 
 def randomisation_methods(config: Mapping) -> list[str]:
-    """``analysis.randomisation.methods``, else the default methods that are configured."""
-    configured = list((config.get("attribution") or {}).get("methods") or {})
-    randomisation = ((config.get("analysis") or {}).get("randomisation")) or {}
-    return list(randomisation.get("methods", [m for m in DEFAULT_RANDOMISATION_METHODS if m in configured]))
+    """``analysis.randomisation.methods`` (config.yaml holds it)."""
+    return list(config["analysis"]["randomisation"]["methods"])
 
 
 def check_analysis_methods(config: Mapping) -> None:
     """The methods ``analysis`` names are keys of ``attribution.methods``."""
-    configured = list((config.get("attribution") or {}).get("methods") or {})
-    primary = (config.get("analysis") or {}).get("primary_method", "lrpb0")
+    configured = list(config["attribution"]["methods"])
+    primary = config["analysis"]["primary_method"]
     for name, value in (("primary_method", [primary]), ("randomisation.methods", randomisation_methods(config))):
         unknown = [m for m in value if m not in configured]
         if unknown:

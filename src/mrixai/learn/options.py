@@ -65,12 +65,12 @@ def transfer_source_config(config: Mapping) -> dict:
     """
     import copy
 
-    studies = config.get("studies") or {}
-    transfer = dict(studies.get("transfer") or {})
-    source = transfer.get("source", "same")
+    studies = config["studies"]
+    transfer = dict(studies["transfer"])
+    source = transfer["source"]
     if source not in TRANSFER_SOURCES:
         raise ValueError(f"studies.transfer.source must be one of {TRANSFER_SOURCES}, got {source!r}")
-    arm = transfer.get("source_arm", "syn")
+    arm = transfer["source_arm"]
     out = copy.deepcopy(dict(config))
     out.update(
         dataset="synthetic",
@@ -88,7 +88,7 @@ def transfer_source_config(config: Mapping) -> dict:
     out["samples"].setdefault("patches", {})
     out["samples"]["patches"] = {**out["samples"]["patches"], "enabled": False}
     out["samples"]["volumes"] = {**(out["samples"].get("volumes") or {}), "template_mask": [
-        a for a in ((config.get("samples") or {}).get("volumes") or {}).get("template_mask", []) if a == arm]}
+        a for a in config["samples"]["volumes"]["template_mask"] if a == arm]}
     out["studies"] = {
         name: {**copy.deepcopy(dict(settings or {})), "enabled": False} for name, settings in studies.items()
     }
