@@ -285,6 +285,32 @@ def test_tiny_run_writes_valid_derivatives_datasets_linked_to_its_outputs(tiny_r
     assert list((deriv / "mrixai-attribution" / "group" / "registration").glob("reg-*/*_mean.nii.gz"))
 
 
+@needs_validator
+def test_tiny_run_outputs_laid_out_as_sessions_validate(tiny_run, tmp_path):
+    """The same real preprocessing outputs, two subjects presented as two sessions of one participant
+    (raw images copied into a sessions layout): the nested sub-X/ses-Y/anat dataset validates too."""
+    res = tiny_run[0] / "results"
+    raw = tmp_path / "bids"
+    raw.mkdir()
+    (raw / "dataset_description.json").write_text(json.dumps({"Name": "sessions", "BIDSVersion": "1.10.0"}))
+    (raw / "participants.tsv").write_text("participant_id\nsub-01\n")
+    prefixes, raw_paths = {}, {}
+    for session, subject in (("1", "001"), ("2", "002")):
+        unit = f"01_ses-{session}"
+        rel = bids_path(unit_entities(unit), "T1w")
+        (raw / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(res / "synthetic" / "bids" / f"sub-{subject}" / "anat" / f"sub-{subject}_T1w.nii.gz", raw / rel)
+        (raw / rel.replace(".nii.gz", ".json")).write_text("{}")
+        raw_paths[unit] = rel
+        prefixes[unit] = str(res / "preproc" / f"sub-{subject}" / "anat" / f"sub-{subject}")
+    root = tmp_path / "mrixai-preproc"
+    export_preproc(root, prefixes, raw_paths, os.path.relpath(raw, root), "T1w", ARMS, TEMPLATE_NAME, 2.0)
+    for session, subject in (("1", "001"), ("2", "002")):
+        head = root / "sub-01" / f"ses-{session}" / "anat" / f"sub-01_ses-{session}_desc-preproc_T1w.nii.gz"
+        assert os.path.samefile(head, res / "preproc" / f"sub-{subject}" / "anat" / f"sub-{subject}_desc-n4_T1w.nii.gz")
+    assert validate(root) == []
+
+
 def test_the_code_commit_is_found_in_a_checkout_and_none_outside(tmp_path):
     from mrixai.derivatives import code_commit, code_url
 
