@@ -128,9 +128,8 @@ def build_volume_store(
     outline, with no intensity step at it: the edge of each subject's own skull-stripping mask,
     which differs between subjects in ways unrelated to the groups, is not left for a CNN to use.
     (Masking before the block average and normalisation instead leaves a rim of dim, partly
-    masked voxels that z-scoring turns strongly negative: syn arm, 6 runs, LRP beta 0 enrichment
-    1.44 and test balanced accuracy 0.81 that way.) Meant for registered arms only (an
-    unregistered brain does not sit inside the template's mask).
+    masked voxels that z-scoring turns strongly negative, which a CNN can use.) Meant for
+    registered arms only (an unregistered brain does not sit inside the template's mask).
     """
     if len(units) != len(images) or not units:
         raise ValueError(f"need one image per unit, got {len(units)} units and {len(images)} images")
