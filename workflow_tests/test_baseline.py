@@ -249,6 +249,7 @@ def test_registration_figure_shows_the_baseline_beside_the_arms(tmp_path, monkey
     assert heights == [0.7, 0.8]
 
 
+@pytest.mark.slow
 def test_dry_run_plans_one_baseline_fit_per_feature_set_and_split(tmp_path):
     n_splits = 3
     config = {**TINY, "splits": {**TINY["splits"], "n_splits": n_splits}}

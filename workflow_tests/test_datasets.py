@@ -423,6 +423,7 @@ def _counts(output: str) -> dict[str, int]:
     return job_counts(output)
 
 
+@pytest.mark.slow
 def test_dataset_ixi_downloads_converts_and_then_plans_the_whole_dag(tmp_path):
     raw = tmp_path / "mirror"
     make_ixi(raw)

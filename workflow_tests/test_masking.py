@@ -281,6 +281,7 @@ TOY_OPTIONS = {
 TOY_TUNING = {"tune_on_validation": True, "tuning_centres": (1.25, 2.0), "tuning_area_weights": (0.5, 0.7)}
 
 
+@pytest.mark.slow
 def test_tiny_study_saliency_mask_beats_no_mask(tmp_path):
     rng = np.random.default_rng(0)
     subjects = [_toy_subject(tmp_path, f"sub-{i:02d}", rng) for i in range(10)]

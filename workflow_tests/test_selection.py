@@ -140,6 +140,7 @@ def planned(proc) -> dict[str, int]:
     return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
 
 
+@pytest.mark.slow
 def test_workflow_selection_and_qc_input(tmp_path):
     # exclude_participant_label drops a synthetic subject before anything is generated
     proc = dry_run(tmp_path, "preprocess", exclude_participant_label=["002"])

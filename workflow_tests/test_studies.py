@@ -225,6 +225,7 @@ def _planned_jobs(workdir: Path, repo: Path, config: dict) -> list[dict]:
     return jobs
 
 
+@pytest.mark.slow
 def test_adding_a_toy_study_touches_only_the_registry_and_one_rule_file(tmp_path):
     import subprocess
     from collections import Counter

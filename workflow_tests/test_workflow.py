@@ -115,6 +115,7 @@ def test_dry_run_of_1000_subjects_plans_the_whole_dag_in_linear_time(tmp_path):
     assert seconds < 120, f"the 1,000-subject dry run took {seconds:.1f} s"
 
 
+@pytest.mark.slow
 def test_dry_run_of_the_paper_config(tmp_path):
     cmd = snakemake_cmd(tmp_path, "-n", "--cores", "2")
     i = cmd.index(str(REPO / "config.yaml"))
@@ -151,6 +152,7 @@ def test_dry_run_of_the_ground_truth_config(tmp_path):
         assert absent not in counts, absent
 
 
+@pytest.mark.slow
 def test_dry_run_plans_the_masking_study_unless_switched_off(tmp_path):
     enabled = yaml.safe_load((REPO / "config.yaml").read_text())["studies"]["masking"]["enabled"]
     counts = job_counts(run_snakemake(tmp_path, "-n", "--cores", "2").stdout)
