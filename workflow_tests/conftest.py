@@ -90,7 +90,7 @@ def _timeless_bytes(path: Path) -> bytes:
 
 #: Fixtures that run the workflow end to end (minutes each): every test that uses one is marked
 #: ``slow``, so ``-m "not slow"`` leaves out the whole run and not only the tests that say so.
-END_TO_END_FIXTURES = frozenset({"tiny_run", "ixi_run", "slurm", "slurm_run"})
+END_TO_END_FIXTURES = frozenset({"tiny_run", "ixi_run", "ixi_participant_run", "slurm", "slurm_run"})
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -105,6 +105,40 @@ def ixi_sample() -> Path:
     if not IXI_SAMPLE.is_dir():
         pytest.skip(f"../shared/data/ixi_sample not found (looked in {IXI_SAMPLE}); tests on real data skipped")
     return IXI_SAMPLE
+
+
+#: Four subjects of the IXI sample (young and old, both sexes) that no default was tuned on: the
+#: segmentation defaults were chosen on IXI012, IXI039, IXI105, IXI211 and IXI566.
+IXI_SUBJECTS = ["IXI049", "IXI137", "IXI436", "IXI600"]
+
+
+def listing(root: Path) -> set[str]:
+    """Every file and folder under ``root`` (relative), less Python's and pytest's caches."""
+    out = set()
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if d not in ("__pycache__", ".pytest_cache")]
+        rel = Path(dirpath).relative_to(root)
+        out.update(str(rel / n) for n in dirnames + filenames)
+    return out
+
+
+@pytest.fixture(scope="session")
+def ixi_participant_run(tmp_path_factory, ixi_sample) -> dict:
+    """The BIDS-App participant level on four IXI subjects, as a user types it, run from a scratch
+    folder: ``mrixai IXI OUT participant --participant-label ...``. Returns the output folder and
+    the listings of the repository and the BIDS dataset before and after the run."""
+    cwd = tmp_path_factory.mktemp("ixi_participant")
+    out = cwd / "OUT"
+    before = {"repo": listing(REPO), "bids": listing(ixi_sample)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "mrixai.cli", str(ixi_sample), str(out), "participant",
+         "--participant-label", *IXI_SUBJECTS, "--cores", "2"],
+        cwd=cwd, capture_output=True, text=True, timeout=3000,
+        env={**os.environ, "PYTHONPATH": str(REPO / "src"), "PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-6000:]
+    after = {"repo": listing(REPO), "bids": listing(ixi_sample)}
+    return {"out": out, "cwd": cwd, "before": before, "after": after}
 
 
 # The tiny synthetic configuration the end-to-end tests share, layered over config.yaml: 8 subjects

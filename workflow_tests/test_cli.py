@@ -16,12 +16,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import IXI_SUBJECTS, listing
 from test_validate import volume, write
 
 from mrixai.cli import main, snakemake_arguments
 
 REPO = Path(__file__).resolve().parents[1]
-IXI_SAMPLE = (REPO / ".." / "shared" / "data" / "ixi_sample").resolve()
 ENV = {**os.environ, "PYTHONPATH": str(REPO / "src"), "PYTHONUNBUFFERED": "1"}
 
 
@@ -42,16 +42,6 @@ def make_bids(
     )
     (root / "dataset_description.json").write_text('{"Name": "tiny", "BIDSVersion": "1.8.0"}\n')
     return root
-
-
-def listing(root: Path) -> set[str]:
-    """Every file and folder under ``root`` (relative), less Python's and pytest's caches."""
-    out = set()
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = [d for d in dirnames if d not in ("__pycache__", ".pytest_cache")]
-        rel = Path(dirpath).relative_to(root)
-        out.update(str(rel / n) for n in dirnames + filenames)
-    return out
 
 
 def cli(*args: str, cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess:
@@ -212,21 +202,20 @@ def test_two_runs_stop_the_run_before_any_job(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.shared
-def test_participant_run_on_ixi_sample_writes_only_under_output_dir(tmp_path):
-    if not IXI_SAMPLE.is_dir():
-        pytest.skip(f"../shared/data/ixi_sample not found: {IXI_SAMPLE} is absent")
-    before = {"repo": listing(REPO), "bids": listing(IXI_SAMPLE)}
-    out = tmp_path / "OUT"
-    proc = cli(str(IXI_SAMPLE), str(out), "participant", "--participant-label", "IXI012", "IXI039",
-               "--cores", "2", cwd=tmp_path, timeout=3000)  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-6000:]
-    for s in ("IXI012", "IXI039"):
+def test_participant_run_on_ixi_sample_writes_only_under_output_dir(ixi_participant_run):
+    """``mrixai IXI OUT participant --participant-label ...`` run from a scratch folder (the session
+    fixture in conftest.py): preprocessing and QC of exactly the selected subjects, under OUT."""
+    run = ixi_participant_run
+    out, labels = run["out"], IXI_SUBJECTS
+    for s in labels:
         anat = out / "results" / "preproc" / f"sub-{s}" / "anat"
         assert (anat / f"sub-{s}_desc-brain_mask.nii.gz").is_file()
         assert (anat / f"sub-{s}_space-template_reg-syn_desc-brain_T1w.nii.gz").is_file()
     qc = (out / "results" / "qc" / "group_qc.tsv").read_text().splitlines()
-    assert sorted(line.split("\t")[0] for line in qc[1:]) == ["IXI012", "IXI039"]
-    assert not (out / "results" / "preproc" / "sub-IXI049").exists()
+    assert sorted(line.split("\t")[0] for line in qc[1:]) == sorted(labels)
+    assert sorted(p.name for p in (out / "results" / "preproc").glob("sub-*")) == [f"sub-{s}" for s in sorted(labels)]
     assert (out / ".snakemake" / "log").is_dir()
-    assert listing(IXI_SAMPLE) == before["bids"]
-    assert listing(REPO) == before["repo"]
+    assert run["after"]["bids"] == run["before"]["bids"]
+    assert run["after"]["repo"] == run["before"]["repo"]
+    # the scratch folder the command ran from holds OUT alone
+    assert sorted(p.name for p in run["cwd"].iterdir()) == ["OUT"]

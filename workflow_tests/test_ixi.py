@@ -10,18 +10,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import run_snakemake
+from conftest import IXI_SUBJECTS
 from mrixai.evaluation import mean_pairwise_dice, reference_tissues, score_segmentation
 
-SUBJECTS = ["IXI049", "IXI137", "IXI436", "IXI600"]  # young and old, both sexes, none used for tuning
+SUBJECTS = IXI_SUBJECTS  # young and old, both sexes, none used for tuning
 
 
 @pytest.fixture(scope="module")
-def ixi_run(tmp_path_factory, ixi_sample):
-    work = tmp_path_factory.mktemp("ixi")
-    config = {"dataset": "bids", "bids_dir": str(ixi_sample), "participant_label": SUBJECTS}
-    run_snakemake(work, "--cores", "2", "preprocess", config=config, timeout=1500)
-    return work
+def ixi_run(ixi_participant_run):
+    """The preprocessing outputs of the BIDS-App participant run on IXI_SUBJECTS (conftest.py)."""
+    return ixi_participant_run["out"]
 
 
 def test_native_space_dice_against_dlmuse(ixi_run, ixi_sample):
