@@ -1,0 +1,58 @@
+"""benchmarks/run_time.py: job seconds per stage and the wall time of a run's invocations, on a run
+folder written here with known numbers."""
+
+from __future__ import annotations
+
+import os
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+
+import run_time  # noqa: E402
+
+
+def _bench(path: Path, seconds: float) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"s\th:m:s\tmax_rss\n{seconds}\t0:00:00\t1.0\n")
+
+
+def _log(workdir: Path, start: str, seconds: float, text: str) -> None:
+    path = workdir / ".snakemake" / "log" / f"{start}.snakemake.log"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    t0 = datetime.strptime(start, "%Y-%m-%dT%H%M%S.%f").timestamp()
+    os.utime(path, (t0 + seconds, t0 + seconds))
+
+
+def test_stage_shares_and_wall_time_of_a_resumed_run(tmp_path):
+    res = tmp_path / "results"
+    _bench(res / "benchmarks" / "correct_bias" / "sub-01.tsv", 10)
+    _bench(res / "benchmarks" / "correct_bias" / "sub-02.tsv", 20)
+    _bench(res / "benchmarks" / "train_volume_model" / "registration" / "reg-syn" / "split-0_seed-0.tsv", 30)
+    _bench(res / "transfer-source" / "results" / "benchmarks" / "transfer_source_train_volume_model" / "r.tsv", 40)
+    # two invocations that ran jobs (stopped, then resumed) and a dry run that ran none
+    _log(tmp_path, "2026-01-01T100000.000000", 100, "1 of 4 steps (25%) done\n")
+    _log(tmp_path, "2026-01-01T120000.000000", 50, "4 of 4 steps (100%) done\n")
+    _log(tmp_path, "2026-01-01T130000.000000", 500, "Building DAG of jobs...\nNothing to be done.\n")
+    table, invocations = run_time.run_time(tmp_path)
+    rows = table.set_index("stage")
+    # by hand: preprocess 10 + 20 of 100 job seconds, learn 30, the transfer source 40
+    assert rows.loc["preprocess", "jobs"] == 2 and rows.loc["preprocess", "job_seconds"] == pytest.approx(30)
+    assert rows.loc["learn", "job_seconds"] == pytest.approx(30)
+    assert rows.loc[run_time.SOURCE_STAGE, "job_seconds"] == pytest.approx(40)
+    assert list(table["stage"])[0] == run_time.SOURCE_STAGE
+    assert rows["share"].to_dict() == pytest.approx({"preprocess": 0.3, "learn": 0.3, run_time.SOURCE_STAGE: 0.4})
+    assert sorted(invocations) == pytest.approx([50, 100])
+    text = run_time.page(table, invocations, tmp_path)
+    assert "**Snakemake invocations that ran jobs**: 2" in text and "0.04 h" in text  # 150 s
+
+
+def test_every_rule_of_the_workflow_has_a_stage():
+    stages = run_time.rule_stages()
+    for rule in ("correct_bias", "register_syn", "train_volume_model", "attribute_model", "write_results_page"):
+        assert rule in stages, rule
+    assert stages["register_syn"] == "register" and stages["train_volume_model"] == "learn"
