@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 import nibabel as nib
@@ -32,6 +34,40 @@ def priors_in_native(brain_path: str | Path, template: TemplateFiles, inverse_tr
                                   whichtoinvert=invert_flags)
         )
     return priors
+
+
+@contextmanager
+def private_tempdir() -> Iterator[str]:
+    """Point Python's ``tempfile`` at a fresh folder for the duration, then remove it.
+
+    ANTsPy's ``atropos`` writes each prior image to a ``tempfile.mktemp()`` name and never removes
+    them (three files of about 1 MB per subject, left in the system's temporary folder).
+    """
+    previous = tempfile.tempdir
+    with tempfile.TemporaryDirectory(prefix="mrixai-atropos-") as folder:
+        tempfile.tempdir = folder
+        try:
+            yield folder
+        finally:
+            tempfile.tempdir = previous
+
+
+def run_atropos(image, mask, priors: list, prior_weight: float, mrf: float, iterations: int) -> dict:
+    """ANTs Atropos on ANTs images, initialised from ``priors``, seeded with a constant, leaving no
+    file behind."""
+    import ants
+
+    radius = "x".join(["1"] * image.dimension)
+    with private_tempdir():
+        return ants.atropos(
+            a=image,
+            x=mask,
+            i=priors,
+            m=f"[{mrf},{radius}]",
+            c=f"[{int(iterations)},0]",
+            priorweight=float(prior_weight),
+            r=0,  # Atropos seeds its random generator from the clock unless told to use a constant seed
+        )
 
 
 def segment_tissue(
@@ -65,16 +101,7 @@ def segment_tissue(
     stacked = np.clip(stacked, 0, 1) + 1e-3
     stacked /= stacked.sum(axis=0, keepdims=True)
     priors = [image.new_image_like(stacked[i].astype(np.float32)) for i in range(len(TISSUES))]
-    radius = "x".join(["1"] * image.dimension)
-    result = ants.atropos(
-        a=image,
-        x=mask,
-        i=priors,
-        m=f"[{mrf},{radius}]",
-        c=f"[{int(iterations)},0]",
-        priorweight=float(prior_weight),
-        r=0,  # Atropos seeds its random generator from the clock unless told to use a constant seed
-    )
+    result = run_atropos(image, mask, priors, prior_weight, mrf, iterations)
     seg = result["segmentation"].numpy().astype(np.uint8)
     seg[~mask_np] = 0
     probs = {t: result["probabilityimages"][i].numpy().astype(np.float32) * mask_np for i, t in enumerate(TISSUES)}
