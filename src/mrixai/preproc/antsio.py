@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import nibabel as nib
 import numpy as np
@@ -49,3 +52,20 @@ def from_ants(ants_img, dtype=np.float32) -> nib.Nifti1Image:
     out.set_qform(img.affine, code=1)
     out.set_data_dtype(dtype)
     return out
+
+
+@contextmanager
+def private_tempdir() -> Iterator[str]:
+    """Point Python's ``tempfile`` at a fresh folder for the duration, then remove it.
+
+    ANTsPy names the files it hands to ANTs with ``tempfile.mktemp()`` and never removes them:
+    ``registration`` its transforms (two warp fields of about 10 MB per SyN), ``atropos`` its prior
+    images. Run those calls inside this context and copy what is kept before it ends.
+    """
+    previous = tempfile.tempdir
+    with tempfile.TemporaryDirectory(prefix="mrixai-ants-") as folder:
+        tempfile.tempdir = folder
+        try:
+            yield folder
+        finally:
+            tempfile.tempdir = previous

@@ -19,7 +19,7 @@ import nibabel as nib
 import numpy as np
 
 from mrixai.io import atomic_path, save_image
-from mrixai.preproc.antsio import from_ants
+from mrixai.preproc.antsio import from_ants, private_tempdir
 from mrixai.templates import TISSUES, TemplateFiles
 
 log = logging.getLogger(__name__)
@@ -48,18 +48,19 @@ def register_affine(
     fixed = ants.image_read(str(template.t1w))
     moving = ants.image_read(str(brain_path))
     shrink, sigma = _levels(len(iterations))
-    reg = ants.registration(
-        fixed,
-        moving,
-        type_of_transform="Affine",
-        aff_metric="mattes",
-        aff_iterations=tuple(int(i) for i in iterations),
-        aff_shrink_factors=shrink,
-        aff_smoothing_sigmas=sigma,
-        aff_random_sampling_rate=0.25,
-    )
-    with atomic_path(out_xfm) as tmp:
-        shutil.copyfile(reg["fwdtransforms"][0], tmp)
+    with private_tempdir():
+        reg = ants.registration(
+            fixed,
+            moving,
+            type_of_transform="Affine",
+            aff_metric="mattes",
+            aff_iterations=tuple(int(i) for i in iterations),
+            aff_shrink_factors=shrink,
+            aff_smoothing_sigmas=sigma,
+            aff_random_sampling_rate=0.25,
+        )
+        with atomic_path(out_xfm) as tmp:
+            shutil.copyfile(reg["fwdtransforms"][0], tmp)
     log.info("affine: %s levels, iterations %s", len(iterations), list(iterations))
     return Path(out_xfm)
 
@@ -80,23 +81,24 @@ def register_syn(
         raise ValueError("syn iterations must be a non-empty list")
     fixed = ants.image_read(str(template.t1w))
     moving = ants.image_read(str(brain_path))
-    reg = ants.registration(
-        fixed,
-        moving,
-        type_of_transform="SyNOnly",
-        initial_transform=str(affine_xfm),
-        syn_metric="mattes",
-        reg_iterations=tuple(int(i) for i in iterations),
-        grad_step=float(gradient_step),
-    )
-    warp = [t for t in reg["fwdtransforms"] if t.endswith("Warp.nii.gz")]
-    inverse = [t for t in reg["invtransforms"] if t.endswith("InverseWarp.nii.gz")]
-    if len(warp) != 1 or len(inverse) != 1:
-        raise RuntimeError(f"unexpected ANTs SyN outputs: {reg['fwdtransforms']} / {reg['invtransforms']}")
-    with atomic_path(out_warp) as tmp:
-        shutil.copyfile(warp[0], tmp)
-    with atomic_path(out_inverse_warp) as tmp:
-        shutil.copyfile(inverse[0], tmp)
+    with private_tempdir():
+        reg = ants.registration(
+            fixed,
+            moving,
+            type_of_transform="SyNOnly",
+            initial_transform=str(affine_xfm),
+            syn_metric="mattes",
+            reg_iterations=tuple(int(i) for i in iterations),
+            grad_step=float(gradient_step),
+        )
+        warp = [t for t in reg["fwdtransforms"] if t.endswith("Warp.nii.gz")]
+        inverse = [t for t in reg["invtransforms"] if t.endswith("InverseWarp.nii.gz")]
+        if len(warp) != 1 or len(inverse) != 1:
+            raise RuntimeError(f"unexpected ANTs SyN outputs: {reg['fwdtransforms']} / {reg['invtransforms']}")
+        with atomic_path(out_warp) as tmp:
+            shutil.copyfile(warp[0], tmp)
+        with atomic_path(out_inverse_warp) as tmp:
+            shutil.copyfile(inverse[0], tmp)
     log.info("SyN: iterations %s, gradient step %g", list(iterations), gradient_step)
 
 

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import logging
-import tempfile
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 
 from mrixai.io import save_image
-from mrixai.preproc.antsio import from_ants
+from mrixai.preproc.antsio import from_ants, private_tempdir
 from mrixai.templates import TISSUES, TemplateFiles
 
 log = logging.getLogger(__name__)
@@ -34,22 +32,6 @@ def priors_in_native(brain_path: str | Path, template: TemplateFiles, inverse_tr
                                   whichtoinvert=invert_flags)
         )
     return priors
-
-
-@contextmanager
-def private_tempdir() -> Iterator[str]:
-    """Point Python's ``tempfile`` at a fresh folder for the duration, then remove it.
-
-    ANTsPy's ``atropos`` writes each prior image to a ``tempfile.mktemp()`` name and never removes
-    them (three files of about 1 MB per subject, left in the system's temporary folder).
-    """
-    previous = tempfile.tempdir
-    with tempfile.TemporaryDirectory(prefix="mrixai-atropos-") as folder:
-        tempfile.tempdir = folder
-        try:
-            yield folder
-        finally:
-            tempfile.tempdir = previous
 
 
 def run_atropos(image, mask, priors: list, prior_weight: float, mrf: float, iterations: int) -> dict:

@@ -1,5 +1,5 @@
-"""Atropos through ANTsPy leaves nothing behind in the system's temporary folder, and still
-segments three tissues of distinct intensity."""
+"""ANTs through ANTsPy (Atropos, affine and SyN registration) leaves nothing behind in the system's
+temporary folder, and Atropos still segments three tissues of distinct intensity."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import tempfile
 import numpy as np
 import pytest
 
-from mrixai.preproc.segment import private_tempdir, run_atropos
+from mrixai.preproc.antsio import private_tempdir
+from mrixai.preproc.segment import run_atropos
 
 ants = pytest.importorskip("ants")
 
@@ -58,3 +59,26 @@ def test_private_tempdir_is_removed_and_the_previous_one_restored_after_an_error
         raise RuntimeError("atropos failed")
     assert tempfile.gettempdir() == str(tmp_path)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_registrations_leave_no_file_in_the_temporary_folder(tmp_path, monkeypatch):
+    """An affine and a SyN registration of a shifted ellipsoid to another: the transforms land where
+    asked, and ANTsPy's own transform files are gone with their private folder."""
+    from helpers import ellipsoid, write_nifti
+
+    from mrixai.preproc.register import register_affine, register_syn
+    from mrixai.templates import TemplateFiles
+
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    affine = np.diag([4.0, 4.0, 4.0, 1.0])
+    template = TemplateFiles(tmp_path / "tpl", 4.0)
+    template.directory.mkdir()
+    write_nifti(ellipsoid((24, 24, 24), (12, 12, 12), (8, 6, 5)).astype(np.float32), affine, template.t1w)
+    brain = write_nifti(ellipsoid((24, 24, 24), (13, 11, 12), (7, 6, 5)).astype(np.float32), affine,
+                        tmp_path / "brain.nii.gz")
+    xfm = register_affine(brain, template, tmp_path / "affine.mat", iterations=(20, 10))
+    register_syn(brain, template, xfm, tmp_path / "warp.nii.gz", tmp_path / "inverse.nii.gz", iterations=(5, 2))
+    assert all((tmp_path / n).is_file() for n in ("affine.mat", "warp.nii.gz", "inverse.nii.gz"))
+    assert list(scratch.iterdir()) == []
