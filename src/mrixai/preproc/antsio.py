@@ -59,7 +59,7 @@ def private_tempdir() -> Iterator[str]:
     """Point Python's ``tempfile`` at a fresh folder for the duration, then remove it.
 
     ANTsPy names the files it hands to ANTs with ``tempfile.mktemp()`` and never removes them:
-    ``registration`` its transforms (two warp fields of about 10 MB per SyN), ``atropos`` its prior
+    ``registration`` its transforms (two full warp fields per SyN), ``atropos`` its prior
     images. Run those calls inside this context and copy what is kept before it ends.
     """
     previous = tempfile.tempdir
