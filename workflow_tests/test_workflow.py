@@ -431,6 +431,9 @@ def test_tiny_run_regenerates_every_figure_and_the_report(tiny_run, tmp_path):
     syn_row = next(line for line in page.splitlines() if line.startswith("| reg-syn |"))
     assert f"| {syn_mean:.3f} |" in syn_row
     assert "results/stats/registration/reg-syn_randomisation.tsv" in page
+    from mrixai import __version__
+
+    assert f"- **code**: mrixai {__version__}" in page  # the copied workflow is no git checkout: no commit
     report = tmp_path / "report.html"
     run_snakemake(work, "--report", str(report), config=TINY, repo=repo)
     embedded = set(report_figures(report))
