@@ -274,6 +274,20 @@ def test_randomisation_median_against_the_bound():
     assert rows["lrpb0"]["verdict"] == HELD and rows["lrpb0"]["n"] == 3
 
 
+def test_randomisation_of_constant_maps_is_inconclusive():
+    """Grad-CAM of a trained model can be zero everywhere (every weighted activation negative): no
+    correlation is defined, so nothing says whether the maps changed."""
+    table = pd.DataFrame({
+        "method": ["gradcam"] * 3 + ["gbp"] * 3, "unit": ["a", "b", "c"] * 2, "group": "AD", "seed": 0,
+        "spearman": [np.nan] * 3 + [0.1, np.nan, 0.3],
+        "spearman_abs": [np.nan] * 3 + [0.1, np.nan, 0.3],  # gbp: one constant map, median of the rest 0.2
+    })
+    rows = {r["claim"].split()[0]: r for r in randomisation_claims(table, 0.5)}
+    assert rows["gradcam"]["verdict"] == INCONCLUSIVE and "3 of 3 correlations undefined" in rows["gradcam"]["note"]
+    assert rows["gbp"]["verdict"] == HELD and "1 of 3 correlations undefined" in rows["gbp"]["note"]
+    assert "0.2" in rows["gbp"]["measured"]
+
+
 # ---- 6. transfer -----------------------------------------------------------------------------
 def test_transfer_three_splits(tmp_path):
     rows = []

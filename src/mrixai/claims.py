@@ -422,14 +422,21 @@ def randomisation_claims(table: pd.DataFrame, max_spearman: float, label: str = 
     _require(table, ["method", "unit", "spearman_abs"], "randomisation table")
     rows = []
     for method, sub in table.groupby("method", sort=False):
-        values = pd.to_numeric(sub["spearman_abs"], errors="coerce").dropna()
+        all_values = pd.to_numeric(sub["spearman_abs"], errors="coerce")
+        values = all_values.dropna()
         med = float(values.median()) if len(values) else np.nan
         draws = int(sub["seed"].nunique()) if "seed" in sub else 1
         claim = f"{method} maps change under weight randomisation{label}"
         measured = f"median |map| Spearman {_fmt(med)} (bound {_fmt(max_spearman)}, {draws} draw(s))"
+        undefined = int(all_values.isna().sum())
+        note = (f"{undefined} of {len(all_values)} correlations undefined (a constant map, e.g. Grad-CAM "
+                "all zero)" if undefined else "")
         direction = 1 if np.isfinite(med) and med < max_spearman else -1
-        rows.append(_row(claim, PAPERS["randomisation"], measured, "median below the bound (no test)", None,
-                         int(sub["unit"].nunique()), "subject", direction, 0.05))
+        row = _row(claim, PAPERS["randomisation"], measured, "median below the bound (no test)", None,
+                   int(sub["unit"].nunique()), "subject", direction, 0.05, note)
+        if not len(values):
+            row["verdict"] = INCONCLUSIVE  # nothing was measured, so the bound can be neither met nor missed
+        rows.append(row)
     return rows
 
 
