@@ -1,5 +1,5 @@
-"""benchmarks/run_time.py: job seconds per stage and the wall time of a run's invocations, on a run
-folder written here with known numbers."""
+"""Benchmarks that write pages: run_time.py (job seconds per stage, wall time of a run's
+invocations) and randomisation_draws.py (k-draw verdicts), on inputs written here with known numbers."""
 
 from __future__ import annotations
 
@@ -56,3 +56,17 @@ def test_every_rule_of_the_workflow_has_a_stage():
     for rule in ("correct_bias", "register_syn", "train_volume_model", "attribute_model", "write_results_page"):
         assert rule in stages, rule
     assert stages["register_syn"] == "register" and stages["train_volume_model"] == "learn"
+
+
+def test_randomisation_draw_subsets_by_hand():
+    """Two draws of three subjects: draw 0 medians 0.2, draw 1 medians 0.8 (bound 0.5); all six
+    values pooled have median 0.5 (0.2, 0.2, 0.3 | 0.7, 0.8, 0.9 -> (0.3 + 0.7) / 2), not below."""
+    import pandas as pd
+    from randomisation_draws import subset_agreement
+
+    table = pd.DataFrame({"method": "gbp", "unit": [1, 2, 3, 1, 2, 3], "seed": [0, 0, 0, 1, 1, 1],
+                          "spearman_abs": [0.2, 0.2, 0.3, 0.7, 0.8, 0.9]})
+    row = subset_agreement(table, 0.5, sizes=(1, 2)).set_index("draws")
+    assert row.loc[1, "subsets"] == 2 and row.loc[1, "agree"] == 1  # draw 1 (0.8) agrees, draw 0 does not
+    assert row.loc[1, "median_min"] == pytest.approx(0.2) and row.loc[1, "median_max"] == pytest.approx(0.8)
+    assert row.loc[2, "subsets"] == 1 and row.loc[2, "agree"] == 1
