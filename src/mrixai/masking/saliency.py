@@ -4,10 +4,10 @@ The saliency explains one scalar per slice, the *brain score*, one of ``TARGETS`
 ``"brain_logits"`` (default) the sum over all pixels of the tissue-class (GM, WM, CSF) logits;
 ``"brain_margin"`` the sum of ``logsumexp(tissue logits) - background logit``;
 ``"brain_softmax"`` the sum of ``1 - p_background`` (the expected brain area). The default was
-chosen by measured brain-mask Dice of the placed template (synthetic cohort, 16-subject pilot,
-threshold centre 1.5: logits 0.91, margin 0.90, softmax 0.79): the softmax saturates inside
-confidently segmented tissue, so its saliency sits almost only on the uncertain scalp/skull ring,
-while the logits keep a gradient over the whole brain. Guided backpropagation (captum) keeps only
+chosen on the development cohort's validation subjects by the brain-mask Dice of the placed
+template (docs/tuned-defaults.md): the softmax saturates inside confidently segmented tissue, so
+its saliency sits almost only on the uncertain scalp/skull ring, while the logits keep a gradient
+over the whole brain. Guided backpropagation (captum) keeps only
 positive gradients at every ``nn.ReLU``.
 
 Enhancement (:func:`enhance_saliency`), per slice: the magnitude ``|s|`` is linearly stretched to

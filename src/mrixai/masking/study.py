@@ -157,7 +157,7 @@ def run_masking_study(
     seed: int = 0,
     test_fraction: float = 0.2,
     val_fraction: float = 0.2,
-    min_brain_fraction: float = 0.6,
+    min_brain_fraction: float = 0.7,
     slice_step: int = 2,
     normalise_percentile: float = 99.0,
     base_channels: int = 8,
