@@ -1,6 +1,7 @@
 """Write the explained variants' group mean attribution maps as a BIDS-derivatives dataset."""
 
-from mrixai.derivatives import code_commit, code_url, export_attribution
+from mrixai.derivatives import export_attribution
+from mrixai.provenance import code_commit, code_url
 from mrixai.workflow import setup_logging
 
 setup_logging(snakemake.log[0])

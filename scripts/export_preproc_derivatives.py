@@ -1,6 +1,7 @@
 """Write the preprocessing BIDS-derivatives dataset (hardlinks of the working outputs, sidecars)."""
 
-from mrixai.derivatives import code_commit, code_url, export_preproc
+from mrixai.derivatives import export_preproc
+from mrixai.provenance import code_commit, code_url
 from mrixai.workflow import setup_logging
 
 setup_logging(snakemake.log[0])

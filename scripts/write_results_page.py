@@ -1,7 +1,7 @@
 """The run's results page (results/results.md) from its summaries and statistics tables."""
 
 from mrixai import __version__
-from mrixai.derivatives import code_commit
+from mrixai.provenance import code_commit
 from mrixai.results_page import write_results_page
 from mrixai.workflow import setup_logging
 

@@ -312,7 +312,7 @@ def test_tiny_run_outputs_laid_out_as_sessions_validate(tiny_run, tmp_path):
 
 
 def test_the_code_commit_is_found_in_a_checkout_and_none_outside(tmp_path):
-    from mrixai.derivatives import code_commit, code_url
+    from mrixai.provenance import code_commit, code_url
 
     assert code_commit(tmp_path) is None and code_url(tmp_path) is None
     git = ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t"]

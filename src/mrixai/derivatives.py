@@ -32,7 +32,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -334,25 +333,6 @@ def attribution_exports(means_dir: str | Path, study: str, variant: str, templat
             f"{float(resolution_mm):g} mm template grid" + (", block-averaged" if voxel != float(resolution_mm) else ""),
         }))
     return out
-
-
-def _git(directory: str | Path, *args: str) -> str | None:
-    try:
-        proc = subprocess.run(["git", "-C", str(directory), *args], capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return proc.stdout.strip() or None if proc.returncode == 0 else None
-
-
-def code_commit(directory: str | Path) -> str | None:
-    """The git commit of the workflow code in ``directory``, or None outside a git checkout."""
-    commit = _git(directory, "rev-parse", "HEAD")
-    return commit if commit and re.fullmatch(r"[0-9a-f]{40}", commit) else None
-
-
-def code_url(directory: str | Path) -> str | None:
-    """The URL of the workflow checkout's ``origin`` remote, or None (no remote, no checkout)."""
-    return _git(directory, "config", "--get", "remote.origin.url")
 
 
 def dataset_description(name: str, description: str, raw_link: str | None, sources: list[str],
