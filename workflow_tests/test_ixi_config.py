@@ -245,7 +245,8 @@ def test_dry_run_of_the_ixi_config_plans_every_study(ixi_like):
     assert "share_registration_run" not in counts
     # the source of the transfer study: the synthetic cohort, preprocessed and pretrained on its own
     assert counts.get("transfer_source_generate_subject") == cfg["synthetic"]["n_subjects"]
-    assert counts.get("transfer_source_train_volume_model") == folds * seeds
+    # one pretraining per seed: the source shares no subject with the folds
+    assert counts.get("transfer_source_train_volume_model") == seeds
     assert "generate_subject" not in counts
     # attribution on the syn arm only, every method; the restated neurobiological check
     assert counts.get("attribute_model") == folds * seeds and counts.get("aggregate_attribution") == 1
@@ -283,23 +284,26 @@ def test_preprocessing_of_one_renamed_subject_matches_its_dlmuse_labels(ixi_like
 def test_fine_tuning_is_planned_from_the_synthetic_source_pretraining(tmp_path):
     """studies.transfer.source: synthetic on the tiny config (a dry run: the full module run takes
     about half an hour on 2 cores): the pretraining is planned under results/transfer-source/ on the
-    synthetic cohort's own subjects and splits, the fine-tuning of this dataset reads that checkpoint,
-    and this dataset plans no pretraining of its own."""
+    synthetic cohort's own subjects and splits, the fine-tuning of every split of this dataset reads
+    the one pretraining of its seed (the source shares no subject with this dataset's folds), and this
+    dataset plans no pretraining of its own."""
     import re
 
     from conftest import TINY, run_snakemake
 
-    config = {**TINY, "splits": {**TINY["splits"], "n_repeats": 1},
+    config = {**TINY, "splits": {**TINY["splits"], "n_splits": 2, "n_repeats": 1},
               "studies": {"transfer": {"source": "synthetic", "target_arm": "syn", "n_train_per_group": 1}}}
-    target = "results/models/transfer/init-finetune/split-0_seed-0_metrics.json"
-    out = run_snakemake(tmp_path, "-n", "--cores", "2", target, config=config).stdout
+    targets = [f"results/models/transfer/init-finetune/split-{k}_seed-0_metrics.json" for k in (0, 1)]
+    out = run_snakemake(tmp_path, "-n", "--cores", "2", *targets, config=config).stdout
     counts = _job_counts(out)
-    assert counts.get("transfer_source_train_volume_model") == 1 and counts.get("train_volume_model") == 1
+    assert counts.get("transfer_source_train_volume_model") == 1 and counts.get("train_volume_model") == 2
     assert counts.get("transfer_source_generate_subject") == TINY["synthetic"]["n_subjects"]
     assert counts.get("transfer_source_make_labels") == 1 and counts.get("transfer_source_make_splits") == 1
     pretrain = "results/transfer-source/results/models/transfer/init-pretrain/split-0_seed-0_model.pt"
     blocks = re.split(r"\n(?=\S*rule )", out)
     finetune = [b for b in blocks if "rule train_volume_model:" in b]
-    assert len(finetune) == 1 and pretrain in finetune[0].split("input:")[1].split("\n")[0]
-    assert "wildcards: study=transfer, variant=init-finetune" in finetune[0]
+    assert len(finetune) == 2
+    for block in finetune:
+        assert pretrain in block.split("input:")[1].split("\n")[0]
+        assert "wildcards: study=transfer, variant=init-finetune" in block
     assert not re.search(r"(?<!transfer-source/)results/models/transfer/init-pretrain/", out.replace(pretrain, ""))

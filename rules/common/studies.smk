@@ -87,10 +87,14 @@ def run_store(wildcards):
     """The volume store a training run reads, and for fine-tuning the pretrained checkpoint."""
     files = volume_store_files(variant_arm(wildcards.study, wildcards.variant))
     if wildcards.variant == "init-finetune":
-        source = "" if TRANSFER_SOURCE == "same" else f"{TRANSFER_SOURCE_DIR}/"
+        # same: split k's pretraining (on split k's training partition, so no test subject of split
+        # k is seen); another cohort shares none of this dataset's subjects, so one pretraining per
+        # seed (the source's split 0) initialises every split's fine-tuning with that seed.
+        same = TRANSFER_SOURCE == "same"
+        source = "" if same else f"{TRANSFER_SOURCE_DIR}/"
         files["init"] = (
             f"{source}{MODELS}/transfer/init-pretrain/{RUN}_model.pt".format(
-                split=wildcards.split, seed=wildcards.seed
+                split=wildcards.split if same else 0, seed=wildcards.seed
             )
         )
     return files
