@@ -70,3 +70,34 @@ def test_randomisation_draw_subsets_by_hand():
     assert row.loc[1, "subsets"] == 2 and row.loc[1, "agree"] == 1  # draw 1 (0.8) agrees, draw 0 does not
     assert row.loc[1, "median_min"] == pytest.approx(0.2) and row.loc[1, "median_max"] == pytest.approx(0.8)
     assert row.loc[2, "subsets"] == 1 and row.loc[2, "agree"] == 1
+
+
+DRY_RUN = """Building DAG of jobs...
+Job stats:
+job                   count
+------------------  -------
+correct_bias              2
+train_volume_model        3
+attribute_model           1
+total                     6
+
+Reasons:
+"""
+
+
+def test_projection_of_the_pending_jobs_by_hand(tmp_path):
+    """Finished: correct_bias 10 s and 20 s, train_volume_model 30 s (60 job seconds in 50 s of wall
+    on 2 cores: efficiency 0.6). Pending: 2 x 15 + 3 x 30 = 120 job seconds, attribute_model not
+    measured; remaining wall 120 / (2 x 0.6) = 100 s."""
+    res = tmp_path / "results"
+    _bench(res / "benchmarks" / "correct_bias" / "sub-01.tsv", 10)
+    _bench(res / "benchmarks" / "correct_bias" / "sub-02.tsv", 20)
+    _bench(res / "benchmarks" / "train_volume_model" / "registration" / "reg-syn" / "split-0_seed-0.tsv", 30)
+    counts = run_time.pending_counts(DRY_RUN)
+    assert counts == {"correct_bias": 2, "train_volume_model": 3, "attribute_model": 1}
+    proj = run_time.projection(run_time.all_jobs(tmp_path), counts, wall_s=50, cores=2)
+    assert proj["pending_s"] == pytest.approx(120)
+    assert proj["per_rule_s"] == pytest.approx({"correct_bias": 30, "train_volume_model": 90})
+    assert proj["unmeasured"] == {"attribute_model": 1}
+    assert proj["efficiency"] == pytest.approx(0.6)
+    assert proj["remaining_wall_s"] == pytest.approx(100)
