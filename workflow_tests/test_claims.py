@@ -343,7 +343,7 @@ def test_masking_dice_by_hand(tmp_path):
 def test_switched_off_studies_are_not_run():
     table = claims_table([], OFF)
     assert (table["verdict"] == NOT_RUN).all()
-    assert len(table) == 7  # one row per claim family
+    assert len(table) == 8  # one row per claim family
     assert table["note"].str.contains("off|explained").all()
 
 
@@ -401,4 +401,24 @@ def test_page_opens_with_the_claims(tmp_path):
     assert "smallest attainable p" in text and "**held**" in text and "alpha = 0.05" in text
     section = text[text.index("## Claims"):text.index("## registration")]
     assert "| claim | paper | measured | test | p | n | unit | verdict | note |" in section
-    assert section.count("| not run |") == 6  # every study but registration is off
+    assert section.count("| not run |") == 7  # every study but registration is off
+
+
+def test_the_best_cnn_against_each_classical_baseline_by_hand(tmp_path):
+    """CNN 0.90 vs GM baseline 0.93 (0.03 lower: within a 0.05 margin, held) and vs volumes 0.97
+    (0.07 lower: not held), read from the comparison file the workflow writes."""
+    table = pd.DataFrame({"metric": ["balanced_accuracy", "balanced_accuracy", "roc_auc"],
+                          "cnn_variant": "reg-linear", "baseline": ["gm", "volumes", "gm"], "n": 5,
+                          "unit": "split", "mean_cnn": [0.90, 0.90, 0.99], "mean_baseline": [0.93, 0.97, 0.5],
+                          "p_value": [0.625, 0.0625, 1.0]})
+    path = tmp_path / "stats" / "registration_baseline.tsv"
+    write_tsv(table, path)
+    rows = claims_table([path], {**OFF, "baseline": True}).set_index("paper")
+    rows = rows.loc["Wen et al. 2020 (classical baseline)"]
+    assert len(rows) == 2  # the balanced-accuracy rows only
+    gm, vol = rows.iloc[0], rows.iloc[1]
+    assert "gm baseline" in gm["claim"] and gm["verdict"] == HELD and gm["n"] == 5
+    assert "difference -0.03" in gm["measured"] and "Wilcoxon p 0.625" in gm["measured"]
+    assert "volumes baseline" in vol["claim"] and vol["verdict"] == NOT_HELD
+    with pytest.raises(ValueError, match="registration_baseline"):
+        claims_table([], {**OFF, "baseline": True})

@@ -152,6 +152,7 @@ def results_page_claims_switches():
     return {
         "registration": study_enabled("registration"),
         "tissue": study_enabled("tissue"),
+        "baseline": study_enabled("registration") and baseline_enabled(),
         "transfer": study_enabled("transfer"),
         "attribution": bool(explained_variants()),
         "synthetic": config["dataset"] == "synthetic",

@@ -54,10 +54,11 @@ VERDICT_RULE = (
 )
 
 #: Studies (or checks) a claim depends on; a key missing from ``enabled`` counts as off.
-SWITCHES = ("registration", "tissue", "transfer", "attribution", "synthetic", "masking")
+SWITCHES = ("registration", "tissue", "baseline", "transfer", "attribution", "synthetic", "masking")
 
 PAPERS = {
     "registration": "Klingenberg et al.",
+    "baseline": "Wen et al. 2020 (classical baseline)",
     "tissue": "Tachibana et al.",
     "ground_truth": "Böhle et al. 2019",
     "robustness": "Eitel & Ritter 2019",
@@ -75,6 +76,7 @@ _STAT_KINDS = {
 }
 _SINGLE = {
     ("stats", "registration_wilcoxon.tsv"): "registration_wilcoxon",
+    ("stats", "registration_baseline.tsv"): "registration_baseline",
     ("stats", "tissue_models-wilcoxon.tsv"): "tissue_models_wilcoxon",
     ("stats", "tissue_posthoc.tsv"): "tissue_posthoc",
     ("stats", "transfer_comparison.tsv"): "transfer_comparison",
@@ -230,6 +232,30 @@ def registration_claims(wilcoxon: pd.DataFrame, alpha: float, margin: float,
         direction = 1 if np.isfinite(diff) and abs(diff) <= margin else -1
         rows.append(_row(claim, paper, measured, "|mean difference| <= margin (no test)", None, int(r["n"]),
                          str(r.get("unit", "split")), direction, alpha))
+    return rows
+
+
+def baseline_claims(comparison: pd.DataFrame, margin: float, metric: str = "balanced_accuracy") -> list[dict]:
+    """The best CNN arm at least matches each classical baseline (Wen et al. 2020 found a linear SVM
+    on grey-matter maps as good as most CNNs): held when its mean ``metric`` over the splits is at
+    most ``margin`` below the baseline's (no test; the exact Wilcoxon p over splits is shown beside),
+    not held when it falls further below."""
+    _require(comparison, ["metric", "cnn_variant", "baseline", "n", "mean_cnn", "mean_baseline", "p_value"],
+             "CNN-vs-baseline table")
+    if not 0 <= margin < 1:
+        raise ValueError(f"analysis.claims.equivalence_margin must lie in [0, 1), got {margin!r}")
+    rows = []
+    for _, r in comparison[comparison["metric"] == metric].iterrows():
+        diff = float(r["mean_cnn"]) - float(r["mean_baseline"])
+        claim = (f"best CNN arm ({r['cnn_variant']}) at least matches the {r['baseline']} baseline "
+                 f"(at most {_fmt(margin)} lower {metric})")
+        measured = (f"mean {metric} {r['cnn_variant']} {_fmt(float(r['mean_cnn']))}, {r['baseline']} baseline "
+                    f"{_fmt(float(r['mean_baseline']))}; difference {_fmt(diff)}; Wilcoxon p {_fmt(float(r['p_value']))}")
+        direction = 1 if np.isfinite(diff) and diff >= -margin else -1
+        rows.append(_row(claim, PAPERS["baseline"], measured, "mean difference >= -margin (no test)", None,
+                         int(r["n"]), str(r.get("unit", "split")), direction, 0.05))
+    if not rows:
+        raise ValueError(f"CNN-vs-baseline table: no {metric} row")
     return rows
 
 
@@ -567,6 +593,13 @@ def claims_table(
     else:
         rows.append(not_run("registration improves accuracy; linear ~ SyN", PAPERS["registration"],
                             "registration study off"))
+
+    if on["baseline"]:
+        rows += baseline_claims(_read(_need(tables, "registration_baseline", "the classical baseline")),
+                                equivalence_margin)
+    else:
+        rows.append(not_run("the best CNN arm at least matches a classical baseline", PAPERS["baseline"],
+                            "baseline or registration study off"))
 
     if on["tissue"]:
         posthoc = _read(tables["tissue_posthoc"]) if "tissue_posthoc" in tables else None
