@@ -311,3 +311,14 @@ def test_tiny_run_fits_the_baseline_on_every_split_and_compares_it(tiny_run):
     assert set(table["baseline"]) == set(features) and (table["unit"] == "split").all()
     assert (table["n"] <= splits["split"].nunique()).all()
     assert table["cnn_variant"].str.startswith("reg-").all()
+
+
+def test_a_best_c_at_the_edge_of_the_grid_is_named_only_when_it_beats_its_neighbour():
+    from mrixai.learn.baseline import edge_of_grid
+
+    grid = [0.01, 0.1, 1.0]
+    assert edge_of_grid(grid, [0.9, 0.8, 0.7]) == "smallest"
+    assert edge_of_grid(grid, [0.7, 0.8, 0.9]) == "largest"
+    assert edge_of_grid(grid, [0.8, 0.8, 0.7]) is None  # tied with its neighbour: the smallest wins by rule
+    assert edge_of_grid(grid, [0.7, 0.9, 0.8]) is None  # inside the grid
+    assert edge_of_grid([1.0], [0.9]) is None

@@ -208,9 +208,29 @@ def fit_linear(
     search = GridSearchCV(make_estimator(model), {"clf__C": grid}, scoring="balanced_accuracy",
                           cv=StratifiedGroupKFold(n_splits=folds), refit=True, n_jobs=1)
     search.fit(x, y, groups=groups)
+    scores = np.asarray(search.cv_results_["mean_test_score"], dtype=float)
     log.info("inner %d-fold CV over C %s: balanced accuracy %s; chosen C = %g", folds, grid,
-             np.round(search.cv_results_["mean_test_score"], 3).tolist(), search.best_params_["clf__C"])
+             np.round(scores, 3).tolist(), search.best_params_["clf__C"])
+    edge = edge_of_grid(grid, scores)
+    if edge:
+        log.warning("chosen C = %g is the %s value of baseline.c_grid %s and scored higher than its neighbour: "
+                    "a C beyond the grid may score higher still (widen baseline.c_grid)",
+                    search.best_params_["clf__C"], edge, grid)
     return search
+
+
+def edge_of_grid(grid: Sequence[float], scores: Sequence[float]) -> str | None:
+    """"smallest" or "largest" when the best score is at that end of the sorted grid and strictly
+    above its neighbour's (a tie with the neighbour is no sign that the optimum lies beyond); else None."""
+    scores = np.asarray(scores, dtype=float)
+    if len(grid) < 2:
+        return None
+    best = int(np.argmax(scores))  # the first maximum: the smallest C among equal scores
+    if best == 0 and scores[0] > scores[1]:
+        return "smallest"
+    if best == len(grid) - 1 and scores[-1] > scores[-2]:
+        return "largest"
+    return None
 
 
 def positive_scores(estimator, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
