@@ -235,7 +235,8 @@ def registration_claims(wilcoxon: pd.DataFrame, alpha: float, margin: float,
     return rows
 
 
-def baseline_claims(comparison: pd.DataFrame, margin: float, metric: str = "balanced_accuracy") -> list[dict]:
+def baseline_claims(comparison: pd.DataFrame, margin: float, alpha: float,
+                    metric: str = "balanced_accuracy") -> list[dict]:
     """The best CNN arm at least matches each classical baseline (Wen et al. 2020 found a linear SVM
     on grey-matter maps as good as most CNNs): held when its mean ``metric`` over the splits is at
     most ``margin`` below the baseline's (no test; the exact Wilcoxon p over splits is shown beside),
@@ -253,7 +254,7 @@ def baseline_claims(comparison: pd.DataFrame, margin: float, metric: str = "bala
                     f"{_fmt(float(r['mean_baseline']))}; difference {_fmt(diff)}; Wilcoxon p {_fmt(float(r['p_value']))}")
         direction = 1 if np.isfinite(diff) and diff >= -margin else -1
         rows.append(_row(claim, PAPERS["baseline"], measured, "mean difference >= -margin (no test)", None,
-                         int(r["n"]), str(r.get("unit", "split")), direction, 0.05))
+                         int(r["n"]), str(r.get("unit", "split")), direction, alpha))
     if not rows:
         raise ValueError(f"CNN-vs-baseline table: no {metric} row")
     return rows
@@ -596,7 +597,7 @@ def claims_table(
 
     if on["baseline"]:
         rows += baseline_claims(_read(_need(tables, "registration_baseline", "the classical baseline")),
-                                equivalence_margin)
+                                equivalence_margin, alpha)
     else:
         rows.append(not_run("the best CNN arm at least matches a classical baseline", PAPERS["baseline"],
                             "baseline or registration study off"))
