@@ -217,16 +217,13 @@ def _snakemake(work, bids, *args, timeout=900):
 
 
 def _job_counts(stdout: str) -> dict[str, int]:
-    counts, table = {}, False
-    for line in stdout.splitlines():
-        parts = line.split()
-        if parts[:2] == ["job", "count"]:
-            table = True
-        elif table and len(parts) == 2 and parts[1].isdigit():
-            if parts[0] == "total":
-                break
-            counts[parts[0]] = int(parts[1])
-    return counts
+    """Rule -> jobs, from a dry run's "Job stats" table (the run-time benchmark's parser)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("run_time", REPO / "benchmarks" / "run_time.py")
+    run_time = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(run_time)
+    return run_time.pending_counts(stdout)
 
 
 def test_dry_run_of_the_ixi_config_plans_every_study(ixi_like):
