@@ -6,13 +6,15 @@ Usage: .venv/bin/python benchmarks/train_throughput.py [--device auto|cpu|cuda] 
 All rates are training volumes per second (forward + backward + Adam step), measured in this run:
 
 - ``pure fp32``: the model on one random batch that already sits on the device, no data handling;
+- ``pure fp32+CL``: the same with channels-last-3d memory, the layout training uses on CPU and CUDA;
 - ``pure bf16+CL``: the same under bf16 autocast with channels-last-3d memory (CUDA only);
 - ``end-to-end``: the pipeline's own training epoch (``mrixai.learn.train.train_epoch``) over an
   in-memory sample store of ``--volumes`` volumes: batching, index gathering, flip and
   translation augmentation, class-weighted loss, in the precision ``precision: auto`` picks.
 
-It prints the end-to-end rate as a fraction of the pure rate of the same precision (acceptance on
-CUDA: >= 0.85) and bf16+CL over fp32 (acceptance on CUDA: >= 2x), then the PIF layer's grouped
+It prints fp32+CL over fp32 (the layout's own speed-up), the end-to-end rate as a fraction of the
+pure rate of the same precision and layout (acceptance on CUDA: >= 0.85) and bf16+CL over fp32
+(acceptance on CUDA: >= 2x), then the PIF layer's grouped
 implementation against the per-patch loop (benchmarks/pif_layer.py; acceptance >= 10x).
 """
 
@@ -33,7 +35,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from mrixai.learn.data import pick_device, to_device_if_fits  # noqa: E402
 from mrixai.learn.networks import build_model  # noqa: E402
-from mrixai.learn.train import TrainConfig, seed_everything, train_epoch  # noqa: E402
+from mrixai.learn.train import TrainConfig, memory_format, seed_everything, train_epoch  # noqa: E402
 
 
 def _sync(device: torch.device) -> None:
@@ -41,9 +43,13 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def pure_rate(shape, batch: int, device: torch.device, bf16: bool, steps: int, warmup: int = 3) -> float:
-    """Volumes/s of forward+backward+step on a fixed random batch already on ``device``."""
-    fmt = torch.channels_last_3d if (bf16 and device.type == "cuda") else torch.contiguous_format
+def pure_rate(shape, batch: int, device: torch.device, bf16: bool, steps: int, warmup: int = 3,
+              channels_last: bool | None = None) -> float:
+    """Volumes/s of forward+backward+step on a fixed random batch already on ``device``
+    (channels-last memory by default under bf16 on CUDA)."""
+    if channels_last is None:
+        channels_last = bf16 and device.type == "cuda"
+    fmt = torch.channels_last_3d if channels_last else torch.contiguous_format
     model = build_model("boehle3d", tuple(shape)).to(device=device, memory_format=fmt)
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
     x = torch.randn(batch, 1, *shape, device=device).contiguous(memory_format=fmt)
@@ -66,7 +72,9 @@ def pure_rate(shape, batch: int, device: torch.device, bf16: bool, steps: int, w
 def end_to_end_rate(shape, batch: int, n_volumes: int, epochs: int, device: torch.device, precision: str,
                     threads: int) -> float:
     """Volumes/s of the pipeline's training epoch over an in-memory store of random volumes."""
-    cfg = TrainConfig(model="boehle3d", batch_size=batch, device=str(device), precision=precision, threads=threads)
+    cfg = TrainConfig(model="boehle3d", batch_size=batch, device=str(device), precision=precision, threads=threads,
+                      learning_rate=1e-4, weight_decay=0.0, max_epochs=epochs, min_epochs=1, patience=epochs,
+                      flip_p=0.5, max_shift=2)
     gen = seed_everything(0, threads)
     rng = np.random.default_rng(0)
     store = rng.standard_normal((n_volumes, *shape), dtype=np.float32)
@@ -74,8 +82,7 @@ def end_to_end_rate(shape, batch: int, n_volumes: int, epochs: int, device: torc
     x_all = to_device_if_fits(store, device)
     y_all = torch.as_tensor(labels)
     bf16 = device.type == "cuda" and precision in ("auto", "bf16")
-    fmt = torch.channels_last_3d if device.type == "cuda" else torch.contiguous_format
-    model = build_model("boehle3d", tuple(shape)).to(device=device, memory_format=fmt)
+    model = build_model("boehle3d", tuple(shape)).to(device=device, memory_format=memory_format(3, device))
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
     weights = torch.ones(2, device=device)
     idx = np.arange(n_volumes)
@@ -112,14 +119,17 @@ def main(argv=None) -> int:
     fp32 = pure_rate(shape, args.batch, device, False, steps)
     print(f"pure compute fp32        : {fp32:9.1f} volumes/s")
     rows = {"fp32": fp32}
+    fp32_cl = pure_rate(shape, args.batch, device, False, steps, channels_last=True)
+    rows["fp32_cl"] = fp32_cl
+    print(f"pure compute fp32+CL     : {fp32_cl:9.1f} volumes/s   fp32+CL / fp32 = {fp32_cl / fp32:.2f}x")
     if device.type == "cuda":
         bf16 = pure_rate(shape, args.batch, device, True, steps)
         rows["bf16"] = bf16
         print(f"pure compute bf16+CL     : {bf16:9.1f} volumes/s   bf16+CL / fp32 = {bf16 / fp32:.2f}x (target >= 2)")
     precision = "auto"
     e2e = end_to_end_rate(shape, args.batch, args.volumes, args.epochs, device, precision, args.threads)
-    ref = rows.get("bf16", fp32)
-    print(f"end-to-end ({'bf16+CL' if device.type == 'cuda' else 'fp32'}, augment): {e2e:9.1f} volumes/s   "
+    ref = rows.get("bf16", fp32_cl if memory_format(3, device) != torch.contiguous_format else fp32)
+    print(f"end-to-end ({'bf16+CL' if device.type == 'cuda' else 'fp32+CL'}, augment): {e2e:9.1f} volumes/s   "
           f"end-to-end / pure = {e2e / ref:.2f} (target >= 0.85 on CUDA)")
     if not args.skip_pif:
         spec = importlib.util.spec_from_file_location("pif_layer", ROOT / "benchmarks" / "pif_layer.py")

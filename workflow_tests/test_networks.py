@@ -140,6 +140,50 @@ def test_models_are_deterministic():
     assert model_options("boehle3d_pif")["patch_size"] == 2
 
 
+@pytest.mark.parametrize(("name", "shape"), CASES)
+def test_channels_last_layout_gives_the_same_outputs_and_gradients(name, shape):
+    """Training runs in channels-last memory on CPU and CUDA: the layout must change speed only.
+    The contiguous model is the reference; both start from the same weights and see the same batch."""
+    from mrixai.learn.train import memory_format
+
+    fmt = memory_format(len(shape), torch.device("cpu"))
+    assert fmt == (torch.channels_last_3d if len(shape) == 3 else torch.channels_last)
+    ref = _build(name, shape).train().double()  # float64: the reference both layouts are held to
+    plain = _build(name, shape).train()
+    fast = _build(name, shape).train().to(memory_format=fmt)
+    x = torch.randn(3, 1, *shape, generator=torch.Generator().manual_seed(1))
+    y = torch.tensor([0, 1, 1])
+    outs = []
+    for model, xx in ((ref, x.double()), (plain, x), (fast, x.contiguous(memory_format=fmt))):
+        torch.manual_seed(2)  # the same dropout masks in all three
+        outs.append(model(xx))
+        nn.functional.cross_entropy(outs[-1], y).backward()
+    assert torch.allclose(outs[2].double(), outs[0], atol=1e-4, rtol=1e-4)
+    overall = max(float(p.grad.abs().max()) for p in ref.parameters())
+    for (pname, g64), g32, gcl in zip(
+        ((n, p.grad) for n, p in ref.named_parameters()),
+        (p.grad.double() for p in plain.parameters()),
+        (p.grad.double() for p in fast.parameters()),
+    ):
+        # float32 round-off (another summation order; batch norm over 3 samples amplifies it) is of
+        # the size of the contiguous layout's own, whereas a layout bug (a permuted axis) would be of
+        # the order of the gradient itself (a conv bias before batch norm has a zero gradient)
+        err_plain, err_fast = float((g32 - g64).abs().max()), float((gcl - g64).abs().max())
+        bound = max(5 * err_plain, 2e-2 * float(g64.abs().max())) + 1e-5 * overall
+        assert err_fast <= bound, (pname, err_fast, err_plain)
+    # a state dict saved from the channels-last model loads into a contiguous one unchanged
+    plain = _build(name, shape, seed=7)
+    plain.load_state_dict(fast.state_dict())
+    assert torch.allclose(plain.eval()(x), fast.eval()(x.contiguous(memory_format=fmt)), atol=1e-5, rtol=1e-4)
+
+
+def test_mps_and_other_devices_keep_the_contiguous_layout():
+    from mrixai.learn.train import memory_format
+
+    assert memory_format(3, torch.device("mps")) == torch.contiguous_format
+    assert memory_format(3, torch.device("cuda")) == torch.channels_last_3d
+
+
 @pytest.mark.parametrize("overlap", [False, True])
 @pytest.mark.parametrize(("shape", "patch_size"), [((4, 4, 4), 2), ((5, 7, 3), 2), ((7, 5, 8), 3)])
 def test_pif_grouped_equals_loop(shape, patch_size, overlap):
@@ -352,3 +396,14 @@ def test_benchmark_importable():
     result = module.compare_pif("cpu", repeats=1, batch=1, input_shape=(48, 57, 48))
     assert result["feature_map"] == (32, 4, 4, 4)  # 48x57x48 -> 24x28x24 -> 8x9x8 -> 4x4x4
     assert result["max_abs_diff"] < 1e-5 and result["speedup"] > 0
+
+
+def test_throughput_benchmark_runs_and_reports_the_layouts(capsys):
+    spec = importlib.util.spec_from_file_location("train_throughput", REPO / "benchmarks" / "train_throughput.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    args = ["--device", "cpu", "--threads", "1", "--shape", "24", "28", "24", "--volumes", "8", "--epochs", "1",
+            "--skip-pif"]
+    assert module.main(args) == 0
+    out = capsys.readouterr().out
+    assert "fp32+CL / fp32 = " in out and "end-to-end (fp32+CL, augment)" in out

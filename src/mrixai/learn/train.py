@@ -103,10 +103,13 @@ def _use_bf16(device: torch.device, precision: str) -> bool:
     return device.type == "cuda" and precision in ("auto", "bf16")
 
 
-def _memory_format(n_spatial: int, device: torch.device) -> torch.memory_format:
-    if device.type != "cuda":
+def memory_format(n_spatial: int, device: torch.device) -> torch.memory_format:
+    """Channels-last layout on CUDA and CPU, where the convolution kernels run faster on it
+    (benchmarks/train_throughput.py measures both); contiguous elsewhere (e.g. Apple MPS)."""
+    if device.type not in ("cuda", "cpu"):
         return torch.contiguous_format
     return torch.channels_last_3d if n_spatial == 3 else torch.channels_last
+
 
 
 def _class_weights(y: np.ndarray) -> torch.Tensor:
@@ -128,7 +131,7 @@ def predict_proba(
     """Positive-class probabilities of ``samples[indices]``."""
     model.eval()
     bf16 = _use_bf16(device, precision)
-    fmt = _memory_format(samples.ndim - 1, device)
+    fmt = memory_format(samples.ndim - 1, device)
     dummy = torch.zeros(len(samples), dtype=torch.long)
     out = []
     for x, _ in batches(samples, dummy, indices, batch_size, device):
@@ -151,7 +154,7 @@ def train_epoch(
 ) -> tuple[float, int]:
     """One pass over ``train_idx`` in shuffled batches with augmentation; returns (loss sum, samples)."""
     bf16 = _use_bf16(device, cfg.precision)
-    fmt = _memory_format(x_all.ndim - 1, device)
+    fmt = memory_format(x_all.ndim - 1, device)
     model.train()
     if cfg.freeze_blocks:
         set_frozen_eval(model)
@@ -193,7 +196,7 @@ def fit(
     gen = seed_everything(seed, cfg.threads)
     device = pick_device(cfg.device)
     bf16 = _use_bf16(device, cfg.precision)
-    fmt = _memory_format(samples.ndim - 1, device)
+    fmt = memory_format(samples.ndim - 1, device)
     x_all = to_device_if_fits(samples, device)
     y_all = torch.as_tensor(labels.astype(np.int64))
     model = build_model(cfg.model, tuple(samples.shape[1:]), 2, **cfg.model_options)
