@@ -61,7 +61,8 @@ def test_ixi_config_is_valid_and_states_the_study_design():
     schema = yaml.safe_load((REPO / "src" / "mrixai" / "schemas" / "config.schema.yaml").read_text())
     jsonschema.validate(ixi, schema)
     assert ixi["dataset"] == "bids"
-    assert ixi["label"] == {"column": "age", "groups": {"young": "age < 35", "old": "age >= 55"}}
+    assert ixi["label"] == {"column": "age", "groups": {"young": "age < 35", "old": "age >= 55"},
+                            "process_unlabelled": False}
     assert (ixi["splits"]["method"], ixi["splits"]["n_splits"], ixi["splits"]["n_repeats"]) == ("kfold", 5, 2)
     for study in ("registration", "tissue", "pif", "transfer", "masking"):
         assert ixi["studies"][study]["enabled"], study
@@ -234,10 +235,13 @@ def test_dry_run_of_the_ixi_config_plans_every_study(ixi_like):
     counts = _job_counts(proc.stdout)
     cfg = yaml.safe_load(IXI_CONFIG.read_text())
     folds, seeds, n = cfg["splits"]["n_splits"], cfg["splits"]["n_repeats"], len(SAMPLE_SUBJECTS)
-    # every subject is preprocessed (the middle-aged one too: it is left out from the labels on)
+    # the middle-aged subject is in no group: with label.process_unlabelled false it is not processed
+    assert cfg["label"]["process_unlabelled"] is False
     for rule in ("correct_bias", "strip_skull", "segment_tissue", "register_syn", "warp_brain_to_template",
-                 "convert_reference_labels"):
-        assert counts.get(rule) == n, (rule, counts.get(rule))
+                 "convert_reference_labels", "plot_subject_qc"):
+        assert counts.get(rule) == n - 1, (rule, counts.get(rule))
+    assert "not processed: M1" in proc.stderr
+    assert "sub-M1" not in proc.stdout
     # registration 3 arms, PIF 2 models, transfer scratch + fine-tuning: 5 folds x 2 seeds each
     assert counts.get("train_volume_model") == folds * seeds * (3 + 2 + 2), counts
     assert counts.get("train_subimage_model") == folds * 1 * 5  # one training per set and fold
@@ -255,6 +259,21 @@ def test_dry_run_of_the_ixi_config_plans_every_study(ixi_like):
                  "compare_registration_arms", "write_claims", "write_results_page"):
         assert counts.get(rule) == 1, rule
     assert counts.get("train_baseline") == folds * len(cfg["baseline"]["features"])
+
+
+def test_unlabelled_subjects_are_preprocessed_when_asked(ixi_like, tmp_path):
+    """label.process_unlabelled: true (config.yaml's value) preprocesses and QCs the middle-aged
+    subject as well; it stays out of the labels."""
+    bids, work = ixi_like
+    cfg = yaml.safe_load(IXI_CONFIG.read_text())
+    cfg["label"]["process_unlabelled"] = True
+    (tmp_path / "ixi_all.yaml").write_text(yaml.safe_dump(cfg))
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(work),
+           "--configfile", str(tmp_path / "ixi_all.yaml"), "--config", f"bids_dir={bids}", "--cores", "1", "-n",
+           "results/preproc/sub-M1/anat/sub-M1_space-template_reg-syn_desc-brain_T1w.nii.gz"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert _job_counts(proc.stdout).get("register_syn") == 1 and "not processed" not in proc.stderr
 
 
 @pytest.mark.slow

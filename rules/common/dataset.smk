@@ -57,6 +57,28 @@ def _validated_units(index):
     return sorted(table.loc[table["status"] == "ok", "unit"].astype(str))
 
 
+def _labelled_units(index, units):
+    """The units in one of label.groups (label.process_unlabelled: false); the others are named on
+    stderr and never processed. The groups are checked now, as make_labels would check them."""
+    from mrixai.learn.labels import assign_groups
+
+    table = assign_groups(
+        index.participants,
+        units,
+        config["label"]["column"],
+        config["label"]["groups"],
+    )
+    kept = sorted(table["unit"].astype(str))
+    left = sorted(set(units) - set(kept))
+    if left:
+        print(
+            f"label.process_unlabelled is false: {len(left)} of {len(units)} units are in no group "
+            f"of label.groups and are not processed: {', '.join(left)}",
+            file=sys.stderr,
+        )
+    return kept
+
+
 # A public dataset not yet converted: this run only downloads and converts it (every target asks
 # for its dataset_description.json, written last); the next run indexes it like dataset: bids.
 DATASET_PENDING = config["dataset"] in PUBLIC_DATASETS and not os.path.exists(
@@ -77,6 +99,8 @@ elif DATASET_PENDING:
 else:
     BIDS_INDEX = _bids_index()
     UNITS = _validated_units(BIDS_INDEX)
+    if not config["label"].get("process_unlabelled", True):
+        UNITS = _labelled_units(BIDS_INDEX, UNITS)
     RAW = {u: str(BIDS_INDEX.images[u].path) for u in UNITS}
 
 # Units left out of labels, splits and everything after them (they are still preprocessed and
