@@ -66,9 +66,10 @@ def test_ixi_config_is_valid_and_states_the_study_design():
     assert (ixi["splits"]["method"], ixi["splits"]["n_splits"], ixi["splits"]["n_repeats"]) == ("kfold", 5, 2)
     for study in ("registration", "tissue", "pif", "transfer", "masking"):
         assert ixi["studies"][study]["enabled"], study
-    for study in ("registration", "pif", "transfer", "masking"):
+    for study in ("registration", "transfer", "masking"):
         assert ixi["studies"][study].get("n_repeats", 2) == 2, study
     assert ixi["studies"]["tissue"]["n_repeats"] == 1  # one CNN per set and fold, as published
+    assert ixi["studies"]["pif"]["n_repeats"] == 1  # paired over folds
     assert ixi["registration"] == ["none", "linear", "syn"] and ixi["studies"]["tissue"]["sets"] == [
         "pp1", "pp2", "pp3", "pp4", "pp5"]
     assert ixi["studies"]["transfer"]["source"] == "synthetic"
@@ -242,8 +243,8 @@ def test_dry_run_of_the_ixi_config_plans_every_study(ixi_like):
         assert counts.get(rule) == n - 1, (rule, counts.get(rule))
     assert "not processed: M1" in proc.stderr
     assert "sub-M1" not in proc.stdout
-    # registration 3 arms, PIF 2 models, transfer scratch + fine-tuning: 5 folds x 2 seeds each
-    assert counts.get("train_volume_model") == folds * seeds * (3 + 2 + 2), counts
+    # registration 3 arms and transfer scratch + fine-tuning: 5 folds x 2 seeds; PIF 2 models x 5 folds
+    assert counts.get("train_volume_model") == folds * seeds * (3 + 2) + folds * 2, counts
     assert counts.get("train_subimage_model") == folds * 1 * 5  # one training per set and fold
     assert "share_registration_run" not in counts
     # the source of the transfer study: the synthetic cohort, preprocessed and pretrained on its own
