@@ -1,7 +1,7 @@
 """Training throughput of the Boehle 3D CNN, end to end against pure compute, and the PIF layer.
 
 Usage: .venv/bin/python benchmarks/train_throughput.py [--device auto|cpu|cuda] [--shape 96 114 96]
-       [--batch 8] [--volumes 64] [--epochs 2] [--threads N] [--skip-pif]
+       [--batch 8] [--volumes 64] [--epochs 2] [--threads N] [--repeats 3] [--skip-pif]
 
 All rates are training volumes per second (forward + backward + Adam step), measured in this run:
 
@@ -107,6 +107,7 @@ def main(argv=None) -> int:
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--steps", type=int, default=0, help="pure-compute steps (default: volumes*epochs/batch)")
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
+    ap.add_argument("--repeats", type=int, default=3, help="alternating fp32 / fp32+CL measurements")
     ap.add_argument("--skip-pif", action="store_true")
     ap.add_argument("--pif-batch", type=int, default=1, help="batch of the PIF layer comparison")
     args = ap.parse_args(argv)
@@ -116,12 +117,17 @@ def main(argv=None) -> int:
     shape = tuple(args.shape)
     print(f"device {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else f'{args.threads} CPU threads'}), "
           f"torch {torch.__version__}, Boehle CNN at {'x'.join(map(str, shape))}, batch {args.batch}")
-    fp32 = pure_rate(shape, args.batch, device, False, steps)
-    print(f"pure compute fp32        : {fp32:9.1f} volumes/s")
-    rows = {"fp32": fp32}
-    fp32_cl = pure_rate(shape, args.batch, device, False, steps, channels_last=True)
-    rows["fp32_cl"] = fp32_cl
-    print(f"pure compute fp32+CL     : {fp32_cl:9.1f} volumes/s   fp32+CL / fp32 = {fp32_cl / fp32:.2f}x")
+    # the two layouts alternate, so that a change in the machine's load hits both alike
+    pairs = [(pure_rate(shape, args.batch, device, False, steps),
+              pure_rate(shape, args.batch, device, False, steps, channels_last=True)) for _ in range(args.repeats)]
+    fp32 = float(np.median([a for a, _ in pairs]))
+    fp32_cl = float(np.median([b for _, b in pairs]))
+    ratio = float(np.median([b / a for a, b in pairs]))
+    print(f"pure compute fp32        : {fp32:9.1f} volumes/s (median of {args.repeats})")
+    rows = {"fp32": fp32, "fp32_cl": fp32_cl}
+    print(f"pure compute fp32+CL     : {fp32_cl:9.1f} volumes/s   fp32+CL / fp32 = {ratio:.2f}x "
+          f"(median of {args.repeats} alternating pairs; range {min(b / a for a, b in pairs):.2f}-"
+          f"{max(b / a for a, b in pairs):.2f})")
     if device.type == "cuda":
         bf16 = pure_rate(shape, args.batch, device, True, steps)
         rows["bf16"] = bf16

@@ -422,3 +422,56 @@ def test_the_best_cnn_against_each_classical_baseline_by_hand(tmp_path):
     assert "volumes baseline" in vol["claim"] and vol["verdict"] == NOT_HELD
     with pytest.raises(ValueError, match="registration_baseline"):
         claims_table([], {**OFF, "baseline": True})
+
+
+# ---- Böhle et al. where nothing is planted: the group difference from the regional volumes -----
+def _volumes_and_labels():
+    # region A: every old volume above every young one; B: every one below; C: 3 of 6 pairs above
+    features = pd.DataFrame({"unit": ["o1", "o2", "o3", "y1", "y2"], "brain_volume_ml": [1000.0] * 5,
+                             "A": [3, 4, 5, 1, 2], "B": [1, 2, 3, 4, 5], "C": [1, 3, 5, 2, 4]})
+    labels = pd.DataFrame({"unit": ["o1", "o2", "o3", "y1", "y2"], "group": ["old"] * 3 + ["young"] * 2})
+    return features, labels
+
+
+def test_volume_effects_are_rank_biserial_correlations_counted_by_hand():
+    from mrixai.claims import volume_effects
+
+    eff = volume_effects(*_volumes_and_labels(), "old").set_index("region")
+    # pairs (old, young) with the old volume larger, out of 3 x 2 = 6: A 6, B 0, C 3 -> 2 U / 6 - 1
+    assert eff.loc["A", "effect"] == pytest.approx(1.0)
+    assert eff.loc["B", "effect"] == pytest.approx(-1.0)
+    assert eff.loc["C", "effect"] == pytest.approx(0.0)
+    assert eff.loc["B", "abs_effect"] == pytest.approx(1.0)
+    assert (eff["n_positive"] == 3).all() and (eff["n_reference"] == 2).all()
+    with pytest.raises(ValueError, match="both groups"):
+        volume_effects(_volumes_and_labels()[0], _volumes_and_labels()[1].assign(group="old"), "old")
+
+
+def _region_table(density: dict, gain: dict) -> pd.DataFrame:
+    rows = []
+    for unit in ("o1", "o2"):
+        for region in density:
+            rows.append({"method": "lrpb0", "group": "old", "unit": unit, "region": region,
+                         "density": density[region], "gain": gain[region]})
+    # rows of another method and of the other group must not count
+    rows.append({"method": "gxi", "group": "old", "unit": "o1", "region": "D", "density": 99.0, "gain": 99.0})
+    rows.append({"method": "lrpb0", "group": "young", "unit": "y1", "region": "D", "density": 99.0, "gain": 99.0})
+    return pd.DataFrame(rows)
+
+
+def test_group_difference_claims_follow_the_volume_differences():
+    from mrixai.claims import group_difference_claims
+
+    effects = pd.DataFrame({"region": ["A", "B", "C", "D"], "effect": [0.9, -0.7, 0.5, 0.1],
+                            "abs_effect": [0.9, 0.7, 0.5, 0.1], "n_positive": 3, "n_reference": 2})
+    # relevance density in the same order as |effect|: Spearman r = 1; ranks of A, B, C are 1, 2, 3
+    same = _region_table({"A": 4.0, "B": 3.0, "C": 2.0, "D": 1.0}, {"A": 1.4, "B": 1.3, "C": 1.2, "D": 1.1})
+    corr, ranks = group_difference_claims(same, effects, "lrpb0", "old", top=3, alpha=0.05)
+    assert "Spearman r 1 " in corr["measured"] and corr["n"] == 4 and corr["verdict"] == "held"
+    assert ranks["verdict"] == "held" and ranks["n"] == 3
+    assert "by density: A 1/4, B 2/4, C 3/4" in ranks["measured"]
+    # the reverse order: r = -1 and the three largest differences rank 4, 3, 2
+    rev = _region_table({"A": 1.0, "B": 2.0, "C": 3.0, "D": 4.0}, {"A": 1.1, "B": 1.2, "C": 1.3, "D": 1.4})
+    corr, ranks = group_difference_claims(rev, effects, "lrpb0", "old", top=3, alpha=0.05)
+    assert "Spearman r -1 " in corr["measured"] and corr["verdict"] == "not held"
+    assert ranks["verdict"] == "not held" and "A 4/4" in ranks["measured"]

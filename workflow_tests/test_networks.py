@@ -403,7 +403,7 @@ def test_throughput_benchmark_runs_and_reports_the_layouts(capsys):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     args = ["--device", "cpu", "--threads", "1", "--shape", "24", "28", "24", "--volumes", "8", "--epochs", "1",
-            "--skip-pif"]
+            "--repeats", "1", "--skip-pif"]
     assert module.main(args) == 0
     out = capsys.readouterr().out
     assert "fp32+CL / fp32 = " in out and "end-to-end (fp32+CL, augment)" in out

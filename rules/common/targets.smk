@@ -141,6 +141,12 @@ def results_page_claims_tables(wildcards):
             f"{STATS}/{study}/{variant}_planted-ranks.tsv"
             for study, variant in explained_variants()
         ]
+    elif explained_variants():
+        # nothing planted: the group difference is read from the native regional volumes
+        tables += [
+            f"{SAMPLES}/desc-regionvolumes_features.tsv",
+            f"{SAMPLES}/labels.tsv",
+        ]
     masking = [t for t in get_masking_output(wildcards) if t.endswith(".tsv")]
     if masking:
         tables += [f"{MASKING}/metrics.tsv", f"{MASKING}/brain_mask_dice.tsv"]

@@ -82,7 +82,13 @@ _SINGLE = {
     ("stats", "transfer_comparison.tsv"): "transfer_comparison",
     ("masking", "metrics.tsv"): "masking_metrics",
     ("masking", "brain_mask_dice.tsv"): "masking_brain_dice",
+    ("samples", "desc-regionvolumes_features.tsv"): "region_volumes",
+    ("samples", "labels.tsv"): "labels",
 }
+
+#: On data without a planted effect, how many regions with the largest group difference in volume
+#: the rank claim follows (the synthetic cohort plants three).
+DIFFERENCE_REGIONS = 3
 
 
 # ----------------------------------------------------------------------------------------------
@@ -384,6 +390,87 @@ def planted_rank_claim(ranks: pd.DataFrame, method: str, top: int, label: str = 
                 1 if worst <= top else -1, 0.05)
 
 
+def volume_effects(features: pd.DataFrame, labels: pd.DataFrame, positive_group: str) -> pd.DataFrame:
+    """Where the groups differ, from the native regional volumes: per region, the rank-biserial
+    correlation of its volume between the positive group and the other (``2 U / (n_pos n_ref) - 1``
+    from the Mann-Whitney U of the positive group; +1: every positive-group volume is larger).
+
+    ``features`` is the regional-volumes table (``unit``, ``brain_volume_ml`` and one column per
+    region, each a fraction of the brain volume); ``labels`` the run's labels (``unit``, ``group``).
+    Returns ``region, effect, abs_effect, n_positive, n_reference``.
+    """
+    _require(features, ["unit"], "regional-volumes table")
+    _require(labels, ["unit", "group"], "labels table")
+    merged = features.merge(labels[["unit", "group"]].astype({"unit": str}), on="unit", how="inner")
+    pos = merged["group"].astype(str) == str(positive_group)
+    if pos.sum() == 0 or (~pos).sum() == 0:
+        raise ValueError(f"volume effects need both groups; labels give {int(pos.sum())} {positive_group!r} "
+                         f"and {int((~pos).sum())} other units among the regional volumes")
+    regions = [c for c in features.columns if c not in ("unit", "subject", "brain_volume_ml")]
+    rows = []
+    for region in regions:
+        x = pd.to_numeric(merged[region], errors="coerce")
+        a, b = x[pos].dropna().to_numpy(), x[~pos].dropna().to_numpy()
+        if len(a) == 0 or len(b) == 0:
+            continue
+        u = ss.mannwhitneyu(a, b, alternative="two-sided").statistic
+        effect = 2.0 * float(u) / (len(a) * len(b)) - 1.0
+        rows.append({"region": region, "effect": effect, "abs_effect": abs(effect),
+                     "n_positive": len(a), "n_reference": len(b)})
+    return pd.DataFrame(rows, columns=["region", "effect", "abs_effect", "n_positive", "n_reference"])
+
+
+def group_difference_claims(regions: pd.DataFrame, effects: pd.DataFrame, method: str, positive_group: str,
+                            top: int, alpha: float, label: str = "") -> list[dict]:
+    """Böhle et al.'s checks where nothing is planted: the group difference is taken from the
+    regional volumes (:func:`volume_effects`).
+
+    1. Across the regions both tables share, the mean relevance density in the positive group
+       follows the size of the group difference (Spearman r > 0; regions are not independent
+       samples, so the p is descriptive).
+    2. The :data:`DIFFERENCE_REGIONS` regions with the largest difference rank within the top
+       ``top`` by density and by gain (no test), as the planted regions do on the synthetic cohort.
+    """
+    from mrixai.explain.regions import region_ranks
+
+    _require(regions, ["method", "region", "group", "density", "gain"], "region table")
+    sub = regions[(regions["method"] == method) & (regions["group"].astype(str) == str(positive_group))]
+    if sub.empty:
+        raise ValueError(f"region table: no {method!r} rows in group {positive_group!r}")
+    density = sub.groupby("region")["density"].mean()
+    eff = effects.set_index("region")["abs_effect"]
+    common = sorted(set(density.index) & set(eff.index))
+    if len(common) < 3:
+        raise ValueError(f"group-difference check: only {len(common)} regions in both the region table and "
+                         "the regional volumes")
+    r, p = ss.spearmanr(density[common].to_numpy(), eff[common].to_numpy())
+    r, p = float(r), float(p)
+    n_pos = int(effects["n_positive"].iloc[0])
+    n_ref = int(effects["n_reference"].iloc[0])
+    rows = [_row(
+        f"relevance follows the group difference in volume across regions (Spearman r > 0){label}",
+        PAPERS["ground_truth"],
+        f"{method}: Spearman r {_fmt(r)} between a region's mean relevance density ({positive_group}) and its "
+        f"|rank-biserial| volume difference ({n_pos} vs {n_ref} subjects)",
+        "Spearman correlation across regions, two-sided", p, len(common), "region", _sign(r), alpha,
+        "regions are not independent samples: the p is descriptive")]
+    largest = (effects[effects["region"].isin(common)].sort_values(["abs_effect", "region"], ascending=[False, True])
+               .head(DIFFERENCE_REGIONS))
+    listed = ", ".join(f"{q.region} {_fmt(q.effect, 2)}" for q in largest.itertuples())
+    parts, worst = [], 0
+    for metric in ("density", "gain"):
+        ranks = region_ranks(sub, metric, list(largest["region"]), by=("method",), group=positive_group)
+        parts.append(f"by {metric}: " + ", ".join(f"{q.region} {int(q.rank)}/{int(q.n_regions)}"
+                                                  for q in ranks.itertuples()))
+        worst = max(worst, int(ranks["rank"].max()))
+    rows.append(_row(
+        f"the {DIFFERENCE_REGIONS} regions with the largest group difference in volume rank in the top {top}{label}",
+        PAPERS["ground_truth"],
+        f"{method}: largest differences (rank-biserial) {listed}; " + "; ".join(parts),
+        f"all ranks <= {top} (no test)", None, len(largest), "region", 1 if worst <= top else -1, alpha))
+    return rows
+
+
 def hippocampus_claim(test: pd.DataFrame, alpha: float, label: str = "") -> dict:
     """Relevance vs volume of the region among the test's subjects (true positives unless its
     ``outcomes`` column says otherwise): r < 0 with permutation p < alpha, or r > 0 where the
@@ -629,9 +716,15 @@ def claims_table(
                 ranks = _read(kinds["planted_ranks"])
                 extra = _other_metric_ranks(kinds.get("regions"), ranks, planted, positive_group)
                 rows.append(planted_rank_claim(ranks, primary_method, int(top_rank), label, extra))
+        elif "region_volumes" in tables and "labels" in tables and "regions" in kinds:
+            if positive_group is None:
+                raise ValueError("claims: the group-difference claim needs the positive group (label.groups)")
+            effects = volume_effects(_read(tables["region_volumes"]), _read(tables["labels"]), positive_group)
+            rows += group_difference_claims(_read(kinds["regions"]), effects, primary_method, positive_group,
+                                            int(top_rank), alpha, label)
         else:
-            rows.append(not_run(f"relevance enriched in the planted effect{label}", PAPERS["ground_truth"],
-                                "no planted ground truth (dataset is not synthetic)"))
+            rows.append(not_run(f"relevance lies where the group difference is{label}", PAPERS["ground_truth"],
+                                "no planted ground truth and no regional volumes"))
         rows.append(hippocampus_claim(_read(_need(kinds, "hippocampus", f"the hippocampus test of {name}")),
                                       alpha, label))
         rows += robustness_claims(_read(_need(kinds, "robustness_l2", f"the robustness check of {name}")),
