@@ -143,38 +143,35 @@ def test_models_are_deterministic():
 @pytest.mark.parametrize(("name", "shape"), CASES)
 def test_channels_last_layout_gives_the_same_outputs_and_gradients(name, shape):
     """Training runs in channels-last memory on CPU and CUDA: the layout must change speed only.
-    The contiguous model is the reference; both start from the same weights and see the same batch."""
+    Both layouts start from the same weights and are held to the float64 contiguous model."""
     from mrixai.learn.train import memory_format
 
     fmt = memory_format(len(shape), torch.device("cpu"))
     assert fmt == (torch.channels_last_3d if len(shape) == 3 else torch.channels_last)
-    ref = _build(name, shape).train().double()  # float64: the reference both layouts are held to
-    plain = _build(name, shape).train()
-    fast = _build(name, shape).train().to(memory_format=fmt)
     x = torch.randn(3, 1, *shape, generator=torch.Generator().manual_seed(1))
     y = torch.tensor([0, 1, 1])
-    outs = []
-    for model, xx in ((ref, x.double()), (plain, x), (fast, x.contiguous(memory_format=fmt))):
-        torch.manual_seed(2)  # the same dropout masks in all three
-        outs.append(model(xx))
-        nn.functional.cross_entropy(outs[-1], y).backward()
-    assert torch.allclose(outs[2].double(), outs[0], atol=1e-4, rtol=1e-4)
+    # training mode (batch statistics, dropout with the same masks): the outputs agree
+    ref, fast = _build(name, shape).train().double(), _build(name, shape).train().to(memory_format=fmt)
+    torch.manual_seed(2)
+    out_ref = ref(x.double())
+    torch.manual_seed(2)
+    out_fast = fast(x.contiguous(memory_format=fmt))
+    assert torch.allclose(out_fast.double(), out_ref, atol=1e-4, rtol=1e-4)
+    # evaluation mode, where the gradients are well conditioned (batch norm over 3 samples in
+    # training mode turns float32 round-off into percent-level gradient differences in either
+    # layout): every parameter's gradient agrees to 1 % of its own scale, whereas a layout bug (a
+    # permuted axis) would be of the order of the gradient itself
+    ref, fast = _build(name, shape).eval().double(), _build(name, shape).eval().to(memory_format=fmt)
+    nn.functional.cross_entropy(ref(x.double()), y).backward()
+    nn.functional.cross_entropy(fast(x.contiguous(memory_format=fmt)), y).backward()
     overall = max(float(p.grad.abs().max()) for p in ref.parameters())
-    for (pname, g64), g32, gcl in zip(
-        ((n, p.grad) for n, p in ref.named_parameters()),
-        (p.grad.double() for p in plain.parameters()),
-        (p.grad.double() for p in fast.parameters()),
-    ):
-        # float32 round-off (another summation order; batch norm over 3 samples amplifies it) is of
-        # the size of the contiguous layout's own, whereas a layout bug (a permuted axis) would be of
-        # the order of the gradient itself (a conv bias before batch norm has a zero gradient)
-        err_plain, err_fast = float((g32 - g64).abs().max()), float((gcl - g64).abs().max())
-        bound = max(5 * err_plain, 2e-2 * float(g64.abs().max())) + 1e-5 * overall
-        assert err_fast <= bound, (pname, err_fast, err_plain)
+    for (pname, a), b in zip(ref.named_parameters(), fast.parameters()):
+        scale = float(a.grad.abs().max()) + 1e-3 * overall
+        assert float((b.grad.double() - a.grad).abs().max()) <= 1e-2 * scale, pname
     # a state dict saved from the channels-last model loads into a contiguous one unchanged
-    plain = _build(name, shape, seed=7)
+    plain = _build(name, shape, seed=7).eval()
     plain.load_state_dict(fast.state_dict())
-    assert torch.allclose(plain.eval()(x), fast.eval()(x.contiguous(memory_format=fmt)), atol=1e-5, rtol=1e-4)
+    assert torch.allclose(plain(x), fast(x.contiguous(memory_format=fmt)), atol=1e-5, rtol=1e-4)
 
 
 def test_mps_and_other_devices_keep_the_contiguous_layout():
