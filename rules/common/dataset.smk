@@ -59,7 +59,8 @@ def _validated_units(index):
 
 def _labelled_units(index, units):
     """The units in one of label.groups (label.process_unlabelled: false); the others are named on
-    stderr and never processed. The groups are checked now, as make_labels would check them."""
+    stderr and never processed. The groups are checked now, as make_labels would check them.
+    """
     from mrixai.learn.labels import assign_groups
 
     table = assign_groups(
