@@ -36,7 +36,7 @@ import pandas as pd
 from scipy import stats as ss
 
 from mrixai.io import atomic_path
-from mrixai.stats import signed_rank_test
+from mrixai.stats import cliffs_delta, signed_rank_test
 
 log = logging.getLogger(__name__)
 
@@ -392,8 +392,9 @@ def planted_rank_claim(ranks: pd.DataFrame, method: str, top: int, label: str = 
 
 def volume_effects(features: pd.DataFrame, labels: pd.DataFrame, positive_group: str) -> pd.DataFrame:
     """Where the groups differ, from the native regional volumes: per region, the rank-biserial
-    correlation of its volume between the positive group and the other (``2 U / (n_pos n_ref) - 1``
-    from the Mann-Whitney U of the positive group; +1: every positive-group volume is larger).
+    correlation of its volume between the positive group and the other (Cliff's delta,
+    :func:`mrixai.stats.cliffs_delta`: P(positive larger) - P(positive smaller) over all pairs;
+    +1: every positive-group volume is larger).
 
     ``features`` is the regional-volumes table (``unit``, ``brain_volume_ml`` and one column per
     region, each a fraction of the brain volume); ``labels`` the run's labels (``unit``, ``group``).
@@ -413,8 +414,7 @@ def volume_effects(features: pd.DataFrame, labels: pd.DataFrame, positive_group:
         a, b = x[pos].dropna().to_numpy(), x[~pos].dropna().to_numpy()
         if len(a) == 0 or len(b) == 0:
             continue
-        u = ss.mannwhitneyu(a, b, alternative="two-sided").statistic
-        effect = 2.0 * float(u) / (len(a) * len(b)) - 1.0
+        effect = cliffs_delta(b, a)
         rows.append({"region": region, "effect": effect, "abs_effect": abs(effect),
                      "n_positive": len(a), "n_reference": len(b)})
     return pd.DataFrame(rows, columns=["region", "effect", "abs_effect", "n_positive", "n_reference"])
