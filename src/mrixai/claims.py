@@ -367,6 +367,21 @@ def enrichment_claim(enrichment: pd.DataFrame, method: str, positive_group: str,
                 direction, alpha, note)
 
 
+def _listed_ranks(tables: Sequence[pd.DataFrame], method: str) -> tuple[list[str], int]:
+    """``["by density: A 1/71, ...", ...]`` for ``method``'s rows of each rank table (columns
+    ``method, region, rank, n_regions`` and optionally ``metric``), and the worst rank listed."""
+    parts, worst = [], 0
+    for table in tables:
+        sub = table[table["method"] == method]
+        if sub.empty:
+            raise ValueError(f"rank table: no method {method!r}; has {sorted(table['method'].unique())}")
+        metric = str(sub["metric"].iloc[0]) if "metric" in sub else "relevance"
+        listed = ", ".join(f"{r.region} {int(r.rank)}/{int(r.n_regions)}" for r in sub.itertuples())
+        parts.append(f"by {metric}: {listed}")
+        worst = max(worst, int(sub["rank"].max()))
+    return parts, worst
+
+
 def planted_rank_claim(ranks: pd.DataFrame, method: str, top: int, label: str = "",
                        extra: pd.DataFrame | None = None) -> dict:
     """Ranks of the planted regions by relevance (planted-ranks table, plus ``extra`` ranks by
@@ -374,16 +389,7 @@ def planted_rank_claim(ranks: pd.DataFrame, method: str, top: int, label: str = 
     (no test)."""
     _require(ranks, ["method", "region", "rank", "n_regions"], "planted-ranks table")
     claim = f"planted regions rank in the top {top}{label}"
-    tables = [ranks] if extra is None else [ranks, extra]
-    parts, worst = [], 0
-    for table in tables:
-        sub = table[table["method"] == method]
-        if sub.empty:
-            raise ValueError(f"planted-ranks table: no method {method!r}; has {sorted(table['method'].unique())}")
-        metric = str(sub["metric"].iloc[0]) if "metric" in sub else "relevance"
-        listed = ", ".join(f"{r.region} {int(r.rank)}/{int(r.n_regions)}" for r in sub.itertuples())
-        parts.append(f"by {metric}: {listed}")
-        worst = max(worst, int(sub["rank"].max()))
+    parts, worst = _listed_ranks([ranks] if extra is None else [ranks, extra], method)
     measured = f"{method}: " + "; ".join(parts)
     return _row(claim, PAPERS["ground_truth"], measured, f"all ranks <= {top} (no test)", None,
                 int(ranks[ranks["method"] == method]["region"].nunique()), "region",
@@ -457,12 +463,9 @@ def group_difference_claims(regions: pd.DataFrame, effects: pd.DataFrame, method
     largest = (effects[effects["region"].isin(common)].sort_values(["abs_effect", "region"], ascending=[False, True])
                .head(DIFFERENCE_REGIONS))
     listed = ", ".join(f"{q.region} {_fmt(q.effect, 2)}" for q in largest.itertuples())
-    parts, worst = [], 0
-    for metric in ("density", "gain"):
-        ranks = region_ranks(sub, metric, list(largest["region"]), by=("method",), group=positive_group)
-        parts.append(f"by {metric}: " + ", ".join(f"{q.region} {int(q.rank)}/{int(q.n_regions)}"
-                                                  for q in ranks.itertuples()))
-        worst = max(worst, int(ranks["rank"].max()))
+    parts, worst = _listed_ranks(
+        [region_ranks(sub, metric, list(largest["region"]), by=("method",)).assign(metric=metric)
+         for metric in ("density", "gain")], method)
     rows.append(_row(
         f"the {DIFFERENCE_REGIONS} regions with the largest group difference in volume rank in the top {top}{label}",
         PAPERS["ground_truth"],
