@@ -59,7 +59,8 @@ def _validated_units(index):
 
 def _labelled_units(index, units):
     """The units in one of label.groups (label.process_unlabelled: false); the others are named on
-    stderr and never processed. The groups are checked now, as make_labels would check them.
+    stderr and never processed. Overlapping groups or an unknown column stop the run here; the
+    per-group minimum is left to make_labels.
     """
     from mrixai.learn.labels import assign_groups
 
@@ -68,6 +69,7 @@ def _labelled_units(index, units):
         units,
         config["label"]["column"],
         config["label"]["groups"],
+        min_per_group=0,
     )
     kept = sorted(table["unit"].astype(str))
     left = sorted(set(units) - set(kept))
@@ -105,7 +107,7 @@ else:
     RAW = {u: str(BIDS_INDEX.images[u].path) for u in UNITS}
 
 # Units left out of labels, splits and everything after them (they are still preprocessed and
-# QC'd). qc.exclude is checked here, before any job runs; qc.auto_exclude makes the group QC table
+# QC'd, as are units in no group unless label.process_unlabelled is false). qc.exclude is checked here, before any job runs; qc.auto_exclude makes the group QC table
 # an input of make_labels, which writes every exclusion and its reason to results/qc/excluded.tsv.
 QC_EXCLUDE = list(config["qc"].get("exclude") or [])
 QC_AUTO_EXCLUDE = bool(config["qc"]["auto_exclude"])

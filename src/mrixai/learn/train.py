@@ -111,7 +111,6 @@ def memory_format(n_spatial: int, device: torch.device) -> torch.memory_format:
     return torch.channels_last_3d if n_spatial == 3 else torch.channels_last
 
 
-
 def _class_weights(y: np.ndarray) -> torch.Tensor:
     counts = np.bincount(y.astype(int), minlength=2).astype(float)
     if (counts == 0).any():
