@@ -51,6 +51,24 @@ def missing_requirements() -> str | None:
     return None
 
 
+def daemons_using(conf: Path, proc: Path = Path("/proc")) -> list[int]:
+    """PIDs of running slurmctld/slurmd processes started with `-f conf` (read from /proc)."""
+    pids = []
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:  # the process ended, or is not ours to read
+            continue
+        args = [a.decode(errors="replace") for a in argv if a]
+        if not args or Path(args[0]).name not in ("slurmctld", "slurmd"):
+            continue
+        if any(a == "-f" and b == str(conf) for a, b in zip(args, args[1:])):
+            pids.append(int(entry.name))
+    return sorted(pids)
+
+
 def _which(name: str) -> str | None:
     return shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin:/usr/local/sbin")
 
@@ -178,9 +196,13 @@ class SlurmCluster:
     def _link_system_conf(self) -> None:
         if SYSTEM_CONF.is_symlink():
             target = Path(os.readlink(SYSTEM_CONF))
-            if target.exists():
-                raise RuntimeError(f"{SYSTEM_CONF} links to {target}: another private cluster is running")
-            SYSTEM_CONF.unlink()  # left by a cluster that was killed
+            running = daemons_using(target)
+            if running:
+                raise RuntimeError(
+                    f"{SYSTEM_CONF} links to {target}: another private cluster is running "
+                    f"(pids {', '.join(map(str, running))})"
+                )
+            SYSTEM_CONF.unlink()  # left by a cluster whose daemons were killed (its files may remain)
         SYSTEM_CONF.parent.mkdir(parents=True, exist_ok=True)
         SYSTEM_CONF.symlink_to(self.conf)
         self._linked = True
