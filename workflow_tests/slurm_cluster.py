@@ -51,10 +51,10 @@ def missing_requirements() -> str | None:
     return None
 
 
-def daemons_using(conf: Path, proc: Path = Path("/proc")) -> list[int]:
+def daemons_using(conf: Path) -> list[int]:
     """PIDs of running slurmctld/slurmd processes started with `-f conf` (read from /proc)."""
     pids = []
-    for entry in proc.iterdir():
+    for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:

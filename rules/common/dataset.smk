@@ -107,8 +107,9 @@ else:
     RAW = {u: str(BIDS_INDEX.images[u].path) for u in UNITS}
 
 # Units left out of labels, splits and everything after them (they are still preprocessed and
-# QC'd, as are units in no group unless label.process_unlabelled is false). qc.exclude is checked here, before any job runs; qc.auto_exclude makes the group QC table
-# an input of make_labels, which writes every exclusion and its reason to results/qc/excluded.tsv.
+# QC'd, as are units in no group unless label.process_unlabelled is false). qc.exclude is checked
+# here, before any job runs; qc.auto_exclude makes the group QC table an input of make_labels,
+# which writes every exclusion and its reason to results/qc/excluded.tsv.
 QC_EXCLUDE = list(config["qc"].get("exclude") or [])
 QC_AUTO_EXCLUDE = bool(config["qc"]["auto_exclude"])
 
